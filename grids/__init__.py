@@ -1,0 +1,1 @@
+"""grids package."""
