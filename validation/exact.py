@@ -1,0 +1,155 @@
+"""Exact reference solutions: Gaussian flows, Gibbs laws and self-consistent equilibria.
+
+Everything here takes plain numbers, arrays and vectorised callables; nothing imports
+``vfp``. The formulas are the ones collected in ``shared/ORACLES.md`` and are derived in
+the docstrings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import integrate, linalg, signal
+
+__all__ = [
+    "kinetic_gaussian_moments",
+    "overdamped_gaussian_moments",
+    "gaussian_pdf_1d",
+    "gaussian_pdf_2d",
+    "gibbs_density",
+    "self_consistent_equilibrium",
+]
+
+
+def _drift_matrix(stiffness: float, gamma: float) -> np.ndarray:
+    """A_c = [[0, 1], [-c, -gamma]]: the linear kinetic drift for a force -c x."""
+    return np.array([[0.0, 1.0], [-float(stiffness), -float(gamma)]])
+
+
+def kinetic_gaussian_moments(t, mean0, cov0, a, kappa, gamma, temperature):
+    """Mean and covariance of the kinetic VFP solution for V = a x²/2, W = κ x²/2.
+
+    The law stays Gaussian. The interaction force κ(x − m_x) has zero mean, so the mean
+    follows ṁ = A_a m, while the covariance follows Σ̇ = A_c Σ + Σ A_cᵀ + Q with
+    c = a + κ and Q = diag(0, 2γλ). Both are solved in closed form: m(t) = e^{A_a t} m₀ and,
+    by Van Loan's block exponential exp([[A, Q], [0, −Aᵀ]] t) = [[Φ, Ψ], [0, Φ^{-T}]],
+    Σ(t) = Φ Σ₀ Φᵀ + Ψ Φᵀ.
+
+    Parameters
+    ----------
+    t : float
+        Time ≥ 0.
+    mean0 : array_like, shape (2,)
+        Initial mean (x, v).
+    cov0 : array_like, shape (2, 2)
+        Initial covariance.
+    a, kappa, gamma, temperature : float
+        Confinement a (= ω²), interaction strength κ, friction γ, temperature λ.
+
+    Returns
+    -------
+    mean : ndarray, shape (2,)
+    cov : ndarray, shape (2, 2)
+    """
+    mean0 = np.asarray(mean0, dtype=float)
+    cov0 = np.asarray(cov0, dtype=float)
+    mean = linalg.expm(_drift_matrix(a, gamma) * t) @ mean0
+    A = _drift_matrix(a + kappa, gamma)
+    Q = np.diag([0.0, 2.0 * gamma * temperature])
+    block = np.zeros((4, 4))
+    block[:2, :2] = A
+    block[:2, 2:] = Q
+    block[2:, 2:] = -A.T
+    E = linalg.expm(block * t)
+    Phi, Psi = E[:2, :2], E[:2, 2:]
+    cov = Phi @ cov0 @ Phi.T + Psi @ Phi.T
+    return mean, 0.5 * (cov + cov.T)
+
+
+def overdamped_gaussian_moments(t, mean0, var0, a, kappa, temperature):
+    """Mean and variance of the overdamped FP solution for V = a x²/2, W = κ x²/2.
+
+    m(t) = m₀ e^{−a t};  s²(t) = s₀² e^{−2ct} + (λ/c)(1 − e^{−2ct}),  c = a + κ.
+
+    Returns
+    -------
+    mean, var : float
+    """
+    c = a + kappa
+    mean = float(mean0) * np.exp(-a * t)
+    var = float(var0) * np.exp(-2.0 * c * t) + temperature / c * (1.0 - np.exp(-2.0 * c * t))
+    return mean, var
+
+
+def gaussian_pdf_1d(x, mean, var):
+    """Density of N(mean, var) at ``x`` (any shape)."""
+    x = np.asarray(x, dtype=float)
+    return np.exp(-0.5 * (x - mean) ** 2 / var) / np.sqrt(2.0 * np.pi * var)
+
+
+def gaussian_pdf_2d(x, v, mean, cov):
+    """Density of N(mean, cov) on the plane at points (x, v) (broadcast together)."""
+    x = np.asarray(x, dtype=float) - mean[0]
+    v = np.asarray(v, dtype=float) - mean[1]
+    inv = np.linalg.inv(cov)
+    q = inv[0, 0] * x * x + 2.0 * inv[0, 1] * x * v + inv[1, 1] * v * v
+    return np.exp(-0.5 * q) / (2.0 * np.pi * np.sqrt(np.linalg.det(cov)))
+
+
+def gibbs_density(potential, temperature, lo, hi):
+    """Normalised Gibbs density ρ ∝ exp(−V/λ) on [lo, hi], as a vectorised callable.
+
+    The normalising constant is computed by adaptive quadrature (relative error ~1e-12).
+    The exponent is shifted by min V on a fine sample to avoid overflow.
+    """
+    sample = np.linspace(lo, hi, 4097)
+    shift = float(np.min(potential(sample)))
+
+    def unnormalised(x):
+        return np.exp(-(np.asarray(potential(x), dtype=float) - shift) / temperature)
+
+    z, _ = integrate.quad(lambda s: float(unnormalised(np.array([s]))[0]), lo, hi,
+                          limit=400, epsabs=0.0, epsrel=1e-13)
+
+    def density(x):
+        return unnormalised(x) / z
+
+    return density
+
+
+def self_consistent_equilibrium(potential, interaction, temperature, lo, hi, cells=4096,
+                                tol=1e-13, max_iter=20000, damping=0.5):
+    """Stationary law ρ* ∝ exp(−(V + W*ρ*)/λ) on [lo, hi] by damped fixed-point iteration.
+
+    The map ρ ↦ exp(−(V + W*ρ)/λ)/Z is evaluated at the centres of a fine uniform grid
+    (midpoint rule for the convolution and Z, error O(h²)); iterates are mixed with
+    ``damping`` until the sup-norm change is below ``tol``. For a strong attractive
+    interaction the fixed point may not be unique; this returns the one reached from the
+    interaction-free Gibbs law.
+
+    Returns
+    -------
+    x : ndarray, shape (cells,)
+        Cell centres.
+    rho : ndarray, shape (cells,)
+        Density at the centres, normalised so that sum(rho) * h = 1.
+    """
+    h = (hi - lo) / cells
+    x = lo + h * (np.arange(cells) + 0.5)
+    offsets = h * np.arange(-(cells - 1), cells)
+    kernel = np.asarray(interaction(offsets), dtype=float)
+    v_values = np.asarray(potential(x), dtype=float)
+
+    def gibbs_map(rho):
+        field = signal.fftconvolve(rho, kernel, mode="full")[cells - 1: 2 * cells - 1] * h
+        energy = v_values + field
+        w = np.exp(-(energy - energy.min()) / temperature)
+        return w / (w.sum() * h)
+
+    rho = gibbs_map(np.zeros(cells))
+    for _ in range(max_iter):
+        new = gibbs_map(rho)
+        change = np.max(np.abs(new - rho))
+        rho = (1.0 - damping) * rho + damping * new
+        if change < tol * max(1.0, np.max(rho)):
+            return x, gibbs_map(rho)
+    raise RuntimeError(f"self-consistent iteration did not converge in {max_iter} steps")
