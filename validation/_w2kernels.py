@@ -28,7 +28,7 @@ t = 2r / (f + sqrt(f² + 2 s r)).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # A trapezoid whose short side is below this fraction of the long one is replaced by the
 # uniform law of the long side, shifted by half the short side: this moves every point by
@@ -69,7 +69,7 @@ def _invert(fa, se, r, dy):
     return t
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sweep_events(xs, pos, jump, slope):
     """W2² between sorted samples ``xs`` and the piecewise-linear density given by events.
 
@@ -96,8 +96,10 @@ def sweep_events(xs, pos, jump, slope):
         dy = pos[k + 1] - y0
         if dy <= 0.0:
             continue
-        fa = f if f > 0.0 else 0.0
-        fb = f + s * dy
+        f_left = f
+        f += s * dy  # density at the next event, before its jump
+        fa = f_left if f_left > 0.0 else 0.0
+        fb = f
         if fb < 0.0:
             fb = 0.0
         mass = 0.5 * (fa + fb) * dy
@@ -124,7 +126,7 @@ def sweep_events(xs, pos, jump, slope):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sweep_cells(xs, edges, dens):
     """W2² between sorted samples and the piecewise-constant density ``dens`` on ``edges``.
 
@@ -166,7 +168,7 @@ def sweep_cells(xs, edges, dens):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sweep_samples(a, b):
     """W2² between two sorted samples of sizes n_a, n_b (merge of i/n_a and j/n_b).
 
@@ -192,8 +194,8 @@ def sweep_samples(a, b):
     return total / (float(na) * float(nb))
 
 
-@njit(cache=True)
-def _trapezoid_events(c, s, cx, cv, hx, hv, m, pos, jump, slope):
+@njit(cache=True, nogil=True)
+def trapezoid_events(c, s, cx, cv, hx, hv, m, pos, jump, slope):
     """Fill the events of the projection z = c x + s v of uniform-on-rectangle cells.
 
     A cell of mass m, centre (cx, cv) and sides (hx, hv) projects to the law of
@@ -241,25 +243,26 @@ def _trapezoid_events(c, s, cx, cv, hx, hv, m, pos, jump, slope):
             slope[b + 3] = 0.0
 
 
-@njit(cache=True)
-def projected_w2sq_one(x, v, c, s, cx, cv, hx, hv, m):
-    """Exact W2² between projected particles c x + s v and the projected grid measure."""
-    z = c * x + s * v
+@njit(cache=True, nogil=True)
+def project(x, v, c, s, out):
+    """out[i] = c x[i] + s v[i] (no temporaries, GIL released)."""
+    for i in range(x.shape[0]):
+        out[i] = c * x[i] + s * v[i]
+
+
+def projected_w2sq(x, v, c, s, cx, cv, hx, hv, m, zbuf=None):
+    """Exact W2² between projected particles c x + s v and the projected grid measure.
+
+    Every step releases the GIL (Numba ``nogil`` kernels, NumPy's sort and argsort), so
+    directions can run concurrently in threads. ``zbuf`` (N,) is an optional work buffer.
+    """
+    z = np.empty(x.shape[0]) if zbuf is None else zbuf
+    project(x, v, c, s, z)
     z.sort()
     k = cx.shape[0]
     pos = np.empty(4 * k)
     jump = np.empty(4 * k)
     slope = np.empty(4 * k)
-    _trapezoid_events(c, s, cx, cv, hx, hv, m, pos, jump, slope)
+    trapezoid_events(c, s, cx, cv, hx, hv, m, pos, jump, slope)
     order = np.argsort(pos)
     return sweep_events(z, pos[order], jump[order], slope[order])
-
-
-@njit(cache=True, parallel=True)
-def projected_w2sq_many(x, v, dirs, cx, cv, hx, hv, m):
-    """W2²(θ) for each row θ = (c, s) of ``dirs`` (P, 2); one direction per thread."""
-    p = dirs.shape[0]
-    out = np.empty(p)
-    for q in prange(p):
-        out[q] = projected_w2sq_one(x, v, dirs[q, 0], dirs[q, 1], cx, cv, hx, hv, m)
-    return out

@@ -1,0 +1,33 @@
+# Two entry points (see README): `make demo` runs the quickstart, `make test` the tests.
+# Each creates the virtual environment .venv and installs vfp into it when needed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-all bench install clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: install
+	$(BIN)/vfp run examples/quickstart.toml -o runs/quickstart.h5 --plots runs/quickstart_plots
+	$(BIN)/vfp info runs/quickstart.h5
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-all: install
+	$(BIN)/python -m pytest -q --runslow
+
+bench: install
+	$(BIN)/python benchmarks/grid_throughput.py
+	$(BIN)/python benchmarks/particle_throughput.py
+	$(BIN)/python benchmarks/metrics_throughput.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,142 @@
+"""Working with finished run files: summaries (``vfp info``) and recomputed comparisons
+(``vfp compare``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import config as cfgmod
+from .store import StoreError, open_run, read_run
+
+__all__ = ["describe", "recompute_compare"]
+
+
+def describe(path) -> str:
+    """A human-readable summary of what a run file holds."""
+    lines = [str(path)]
+    with open_run(path) as f:
+        a = f.attrs
+        lines.append(f"  vfp {a.get('vfp_version', '?')}, created {a.get('created', '?')}, "
+                     f"regime {a.get('regime', '?')}, status {a.get('status', '?')}")
+        if a.get("message"):
+            lines.append(f"  message: {a['message']}")
+        if "timings" in a:
+            t = json.loads(a["timings"])
+            lines.append("  timings: " + ", ".join(
+                f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in t.items()))
+        if "grid" in f:
+            g = f["grid"]
+            shape = g["f"].shape if "f" in g else g["rho"].shape
+            ts = g["t"][()]
+            lines.append(f"  grid: {'x'.join(map(str, shape[1:]))} cells, "
+                         f"scheme {g.attrs.get('scheme', '?')}, cfl {g.attrs.get('cfl', '?')}, "
+                         f"{len(ts)} snapshots at t = {np.array2string(ts, precision=3)}")
+            d = g["diagnostics"]
+            if d["mass"].shape[0]:
+                mass = d["mass"][()]
+                drift = np.max(np.abs(mass - mass[0])) / mass[0]
+                lines.append(f"        {d['t'].shape[0]} diagnostic samples; relative mass drift "
+                             f"{drift:.1e}; min density {np.min(d['min'][()]):.2e}; "
+                             f"max boundary mass {np.max(d['boundary_mass'][()]):.1e}")
+        if "particles" in f:
+            p = f["particles"]
+            ts = p["t"][()]
+            lines.append(f"  particles: n = {p.attrs.get('n', '?')} ({p['x'].shape[1]} stored), "
+                         f"scheme {p.attrs.get('scheme', '?')}, dt {p.attrs.get('dt', '?')}, "
+                         f"seed {p.attrs.get('seed', '?')}, {len(ts)} snapshots")
+        if "compare" in f:
+            c = f["compare"]
+            n = c["t"].shape[0]
+            lines.append(f"  compare: {n} snapshots")
+            for key in sorted(k for k in c if k != "t" and not k.endswith("_floor")):
+                vals = c[key][:n]
+                floor = c[key + "_floor"][:n] if key + "_floor" in c else None
+                last = f"{vals[-1]:.3e}" if n else "-"
+                extra = f" (noise floor {floor[-1]:.3e})" if floor is not None and n else ""
+                lines.append(f"    {key:<14} at t = {c['t'][n - 1] if n else float('nan'):.3g}: "
+                             f"{last}{extra}")
+    return "\n".join(lines)
+
+
+def _writable(path: Path) -> h5py.File:
+    """Open for writing; a file left by a killed writer is first rewritten cleanly."""
+    try:
+        return h5py.File(path, "r+")
+    except OSError as exc:
+        if "already open for write" not in str(exc):
+            raise StoreError(f"{path}: cannot open for writing ({exc})") from None
+    # The SWMR consistency flags of a killed writer block normal opening: copy the
+    # readable content into a fresh file and put it in place.
+    with h5py.File(path, "r", swmr=True) as src, tempfile.NamedTemporaryFile(
+            dir=path.parent, suffix=".h5", delete=False) as tmp:
+        tmp_path = Path(tmp.name)
+        with h5py.File(tmp_path, "w") as dst:
+            for key, val in src.attrs.items():
+                dst.attrs[key] = val
+            for key in src:
+                src.copy(src[key], dst, name=key)
+    shutil.move(tmp_path, path)
+    return h5py.File(path, "r+")
+
+
+def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None,
+                      seed=0) -> list[str]:
+    """Recompute /compare from the stored grid and particle snapshots.
+
+    Uses the stored particles (all of them unless the run stored a subset, in which case
+    the metrics describe that subset, and the group's ``n_used`` attribute says so).
+
+    Returns
+    -------
+    keys : list of str
+        The comparison datasets written.
+    """
+    from .run import compare_keys, compare_states
+
+    path = Path(path)
+    data = read_run(path)
+    if data.grid_t is None or data.particle_t is None:
+        raise StoreError(f"{path}: needs both grid and particle snapshots to compare")
+    try:
+        cfg = cfgmod.loads(str(data.attrs.get("config", "")), source=f"{path}:/config")
+        base = cfg.compare or cfgmod.CompareConfig()
+    except cfgmod.ConfigError:
+        base = cfgmod.CompareConfig()
+    chosen = tuple(metrics) if metrics else base.metrics
+    for name in chosen:
+        if name not in cfgmod.COMPARE_METRICS:
+            raise StoreError(f"--metrics: unknown metric {name!r} "
+                             f"(choose from {', '.join(cfgmod.COMPARE_METRICS)})")
+    compare_cfg = cfgmod.CompareConfig(
+        metrics=chosen,
+        n_projections=n_projections if n_projections else base.n_projections,
+        emd_subsample=emd_subsample if emd_subsample is not None else base.emd_subsample,
+        noise_floor=base.noise_floor, seed=seed)
+    kinetic = data.kinetic
+    keys = compare_keys(chosen, kinetic)
+    rows = []
+    for index, t in enumerate(data.particle_t):
+        match = np.flatnonzero(np.isclose(data.grid_t, t, rtol=0, atol=1e-12 * max(1.0, t)))
+        if not len(match):
+            continue
+        state = data.grid_f[match[0]] if kinetic else data.grid_rho[match[0]]
+        v = data.particle_v[index] if kinetic else None
+        row = compare_states(data.particle_x[index], v, data.x_edges, data.v_edges, state,
+                             compare_cfg, snapshot_index=index)
+        row["t"] = t
+        rows.append(row)
+    with _writable(path) as f:
+        if "compare" in f:
+            del f["compare"]
+        g = f.create_group("compare")
+        for key in ["t"] + keys:
+            g[key] = np.array([row.get(key, np.nan) for row in rows], dtype=float)
+        g.attrs["n_used"] = int(data.particle_x.shape[1])
+        g.attrs["metrics"] = ",".join(chosen)
+    return keys

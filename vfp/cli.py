@@ -1,0 +1,129 @@
+"""Command line: ``vfp run | compare | plot | info``.
+
+Exit codes: 0 success; 1 the run stopped (diverged); 2 a bad config or file (one line on
+stderr, no traceback); 130 interrupted by Ctrl-C (the file keeps every finished snapshot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        print(f"vfp: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _parser():
+    from . import __version__
+
+    p = _Parser(prog="vfp", description="Mean-field Langevin particles against their "
+                                        "Vlasov-Fokker-Planck limit.")
+    p.add_argument("--version", action="version", version=f"vfp {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run grid and/or particles from a TOML config, then compare")
+    r.add_argument("config", help="TOML config file")
+    r.add_argument("-o", "--output", help="HDF5 output file (default: [output] path)")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--plots", metavar="DIR", help="also write the PNG figures to DIR")
+
+    c = sub.add_parser("compare", help="recompute the comparison from stored snapshots")
+    c.add_argument("file", help="HDF5 run file")
+    c.add_argument("--metrics", help="comma-separated metric names (default: all)")
+    c.add_argument("--subsample", type=int, help="particle subsample for exact OT (w2_emd)")
+    c.add_argument("--projections", type=int, help="projections for sliced W2")
+    c.add_argument("--seed", type=int, default=0, help="seed for projections and noise floors")
+
+    pl = sub.add_parser("plot", help="PNG figures: snapshot panels, distances, diagnostics")
+    pl.add_argument("file", help="HDF5 run file")
+    pl.add_argument("-o", "--output", help="output folder (default: next to the file)")
+
+    i = sub.add_parser("info", help="summarise a run file")
+    i.add_argument("file", help="HDF5 run file")
+    return p
+
+
+def _fail(message, code=EXIT_BAD_INPUT):
+    print(f"vfp: error: {message}", file=sys.stderr)
+    return code
+
+
+def _cmd_run(args):
+    from . import config as cfgmod
+    from .run import run
+
+    cfg = cfgmod.load(args.config)
+    out = Path(args.output) if args.output else cfg.output_path()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("ignore")
+        result = run(cfg, output=out, progress=not args.quiet)
+    for text in result.warnings:
+        print(f"vfp: warning: {text}", file=sys.stderr)
+    if not result.success:
+        return _fail(f"{result.message}; snapshots written so far are in {out}", EXIT_FAILED)
+    timing = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()
+                       if isinstance(v, float))
+    if not args.quiet:
+        print(f"vfp: wrote {out} ({timing})", file=sys.stderr)
+    if args.plots:
+        from .plots import plot_run
+
+        for path in plot_run(out, args.plots):
+            print(path)
+    return EXIT_OK
+
+
+def _cmd_compare(args):
+    from .analysis import recompute_compare
+
+    metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else None
+    keys = recompute_compare(args.file, metrics=metrics, emd_subsample=args.subsample,
+                             n_projections=args.projections, seed=args.seed)
+    print(f"vfp: recomputed {len(keys)} comparison datasets in {args.file}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_plot(args):
+    from .plots import plot_run
+
+    out = args.output or str(Path(args.file).with_suffix("")) + "_plots"
+    for path in plot_run(args.file, out):
+        print(path)
+    return EXIT_OK
+
+
+def _cmd_info(args):
+    from .analysis import describe
+
+    print(describe(args.file))
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``vfp`` console script; returns the exit code."""
+    from .config import ConfigError
+    from .store import StoreError
+
+    args = _parser().parse_args(argv)
+    handler = {"run": _cmd_run, "compare": _cmd_compare, "plot": _cmd_plot,
+               "info": _cmd_info}[args.command]
+    try:
+        return handler(args)
+    except (ConfigError, StoreError) as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        print("vfp: interrupted; the output file keeps every finished snapshot",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
