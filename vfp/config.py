@@ -183,12 +183,17 @@ class Config:
 class _Table:
     """A TOML table being read: typed getters, then :meth:`done` rejects leftover keys."""
 
-    def __init__(self, data, prefix):
+    def __init__(self, data, prefix, allowed=None):
         if not isinstance(data, dict):
             raise ConfigError(prefix, f"must be a table (got {type(data).__name__})")
         self.data = dict(data)
         self.prefix = prefix
         self.used = set()
+        # Reject typos first, so "tempreature" is reported as unknown, not as missing.
+        if allowed is not None:
+            extra = sorted(set(self.data) - set(allowed))
+            if extra:
+                raise ConfigError(self.key(extra[0]), f"unknown key (allowed: {', '.join(allowed)})")
 
     def key(self, name):
         return f"{self.prefix}.{name}" if self.prefix else name
@@ -236,9 +241,9 @@ class _Table:
             raise ConfigError(self.key(name), f"must be true or false (got {val!r})")
         return val
 
-    def table(self, name, required=False):
+    def table(self, name, required=False, allowed=None):
         val = self.raw(name, None, required)
-        return None if val is None else _Table(val, self.key(name))
+        return None if val is None else _Table(val, self.key(name), allowed)
 
     def done(self):
         extra = sorted(set(self.data) - self.used)
@@ -272,6 +277,18 @@ def _number_list(val, key, length=None):
 
 # ---------------------------------------------------------------------------------------
 # Sections
+
+
+_ALLOWED = {
+    "": ("model", "initial", "time", "grid", "particles", "compare", "output"),
+    "model": ("regime", "gamma", "temperature", "potential", "interaction"),
+    "initial": ("kind", "mean", "std", "weights", "means", "stds"),
+    "time": ("t_end", "snapshots"),
+    "grid": ("x", "v", "scheme", "cfl", "diagnostics_every"),
+    "particles": ("n", "dt", "scheme", "interaction", "seed", "mesh_cells", "store", "x"),
+    "compare": ("metrics", "n_projections", "emd_subsample", "noise_floor", "seed"),
+    "output": ("path",),
+}
 
 
 def _potential(table: _Table, interaction: bool) -> pot.Potential:
@@ -455,17 +472,17 @@ def _output(t: _Table) -> OutputConfig:
 def from_dict(data: dict, source: str | None = None, text: str = "") -> Config:
     """Build a validated :class:`Config` from a parsed TOML document."""
     try:
-        root = _Table(data, "")
-        model = _model(root.table("model", required=True))
-        initial = _initial(root.table("initial", required=True), model.kinetic)
-        time = _time(root.table("time", required=True))
-        grid_t = root.table("grid")
+        root = _Table(data, "", _ALLOWED[""])
+        model = _model(root.table("model", required=True, allowed=_ALLOWED["model"]))
+        initial = _initial(root.table("initial", required=True, allowed=_ALLOWED["initial"]), model.kinetic)
+        time = _time(root.table("time", required=True, allowed=_ALLOWED["time"]))
+        grid_t = root.table("grid", allowed=_ALLOWED["grid"])
         grid = _grid(grid_t, model.kinetic) if grid_t else None
-        part_t = root.table("particles")
+        part_t = root.table("particles", allowed=_ALLOWED["particles"])
         particles = _particles(part_t, model.kinetic, time.t_end) if part_t else None
-        cmp_t = root.table("compare")
+        cmp_t = root.table("compare", allowed=_ALLOWED["compare"])
         compare = _compare(cmp_t) if cmp_t else None
-        out_t = root.table("output")
+        out_t = root.table("output", allowed=_ALLOWED["output"])
         output = _output(out_t) if out_t else OutputConfig()
         root.done()
         if grid is None and particles is None:
