@@ -1,0 +1,225 @@
+"""The whole workflow: vfp run / compare / info / plot, the HDF5 contract, signals."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from vfp import config as cfgmod
+from vfp.cli import main
+from vfp.run import run
+from vfp.store import read_run
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+SMALL = """
+[model]
+regime = "{regime}"
+temperature = 0.5
+potential = {{ kind = "harmonic", omega = 1.0 }}
+interaction = {{ kind = "quadratic", kappa = 0.5 }}
+{gamma}
+[initial]
+kind = "gaussian"
+mean = {mean}
+std = {std}
+
+[time]
+t_end = {t_end}
+snapshots = {snapshots}
+
+[grid]
+x = {{ min = -6.0, max = 6.0, cells = {cells} }}
+{v}
+scheme = "upwind"
+
+[particles]
+n = {n}
+dt = 0.01
+scheme = "euler"
+seed = 5
+"""
+
+
+def small_config(tmp_path, regime="kinetic", cells=48, n=5000, t_end=1.0,
+                 snapshots="[0.0, 0.5, 1.0]", extra=""):
+    kinetic = regime == "kinetic"
+    text = SMALL.format(
+        regime=regime, gamma="gamma = 1.0" if kinetic else "",
+        mean="[1.5, 0.0]" if kinetic else "1.5", std="[0.3, 0.3]" if kinetic else "0.3",
+        t_end=t_end, snapshots=snapshots, cells=cells, n=n,
+        v=f"v = {{ min = -6.0, max = 6.0, cells = {cells} }}" if kinetic else "") + extra
+    path = tmp_path / f"{regime}.toml"
+    path.write_text(text)
+    return path
+
+
+def _vfp(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "vfp", *args], capture_output=True, text=True,
+                          timeout=kw.pop("timeout", 300), cwd=kw.pop("cwd", None), **kw)
+
+
+def test_quickstart_example_end_to_end(tmp_path):
+    out = tmp_path / "quick.h5"
+    plots = tmp_path / "plots"
+    proc = _vfp("run", str(EXAMPLES / "quickstart.toml"), "-o", str(out), "--quiet",
+                "--plots", str(plots), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    with h5py.File(out, "r") as f:
+        assert f.attrs["status"] == "finished"
+        assert "[model]" in f.attrs["config"] and f.attrs["vfp_version"]
+        assert "numba" in f.attrs["versions"]
+        t = f["grid/t"][()]
+        assert np.allclose(t, [0.0, 0.5, 1.0, 2.0, 5.0])
+        assert f["grid/f"].shape == (5, 128, 128) and f["grid/rho"].shape == (5, 128)
+        assert f["grid/f"].dims[1][0].name == f["grid/x"].name  # dimension scales
+        assert f["grid/f"].dims[2][0].name == f["grid/v"].name
+        assert f["particles/x"].shape == (5, 100000)
+        assert f["particles/x"].attrs["n"] == 100000 and f["particles/x"].attrs["seed"] == 1
+        assert np.allclose(f["compare/t"][()], t)
+        for key in ("w2_x", "w2_v", "sw2", "kl", "tv", "w2_x_floor", "mean_x", "mean_x_grid"):
+            assert key in f["compare"], key
+            assert np.all(np.isfinite(f[f"compare/{key}"][()])), key
+        diag = f["grid/diagnostics"]
+        mass = diag["mass"][()]
+        assert np.max(np.abs(mass - mass[0])) < 1e-12 * mass[0]
+        # grid and particles agree in the mean to within the particles' sampling error
+        mx, mxg = f["compare/mean_x"][()], f["compare/mean_x_grid"][()]
+        var = f["compare/var_x"][()]
+        assert np.all(np.abs(mx - mxg) < 5 * np.sqrt(var / 100000) + 0.02)
+    assert sorted(p.name for p in plots.glob("*.png"))
+    info = _vfp("info", str(out))
+    assert info.returncode == 0 and "grid" in info.stdout and "particles" in info.stdout
+
+
+def test_overdamped_run_from_python(tmp_path):
+    cfg = cfgmod.load(small_config(tmp_path, "overdamped", cells=200, n=20000))
+    result = run(cfg, output=tmp_path / "od.h5", progress=False)
+    assert result.success and result.status == 0
+    data = read_run(tmp_path / "od.h5")
+    assert data.grid_f is None and data.grid_rho.shape == (3, 200)
+    assert data.particle_v is None and data.particle_x.shape == (3, 20000)
+    assert set(result.compare) >= {"t", "w2_x", "kl", "tv", "mean_x"}
+    assert "w2_v" not in result.compare
+
+
+def test_particles_only_and_grid_only(tmp_path):
+    text = small_config(tmp_path).read_text()
+    grid_only = text.split("[particles]")[0]
+    cfg = cfgmod.loads(grid_only, "grid_only.toml")
+    r = run(cfg, output=tmp_path / "g.h5", progress=False)
+    assert r.success and r.particles is None and r.compare == {}
+    part_only = text.replace("[grid]", "[unused]").split("[unused]")[0] + \
+        "[particles]\nn = 2000\ndt = 0.01\nseed = 2\nx = { min = -6.0, max = 6.0 }\n"
+    cfg = cfgmod.loads(part_only, "particles_only.toml")
+    r = run(cfg, output=tmp_path / "p.h5", progress=False)
+    assert r.success and r.grid is None
+    assert read_run(tmp_path / "p.h5").particle_x.shape == (3, 2000)
+
+
+def test_diverging_run_stops_and_keeps_snapshots(tmp_path):
+    cfg = cfgmod.load(small_config(tmp_path, cells=48, t_end=2.0,
+                                   snapshots="[0.0, 0.01, 2.0]"))
+    cfg.grid.cfl = 3.0
+    result = run(cfg, output=tmp_path / "bad.h5", progress=False, check_cfl=False)
+    assert not result.success and result.status == -1
+    assert "t=" in result.message and "step" in result.message
+    data = read_run(tmp_path / "bad.h5")
+    assert data.attrs["status"] == "failed"
+    assert len(data.grid_t) >= 1 and data.grid_t[0] == 0.0
+    assert np.all(np.isfinite(data.grid_f))
+
+
+def test_compare_recomputes_stored_values(tmp_path):
+    out = tmp_path / "c.h5"
+    cfg = cfgmod.load(small_config(tmp_path, n=3000))
+    first = run(cfg, output=out, progress=False).compare
+    proc = _vfp("compare", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = read_run(out)
+    for key in ("w2_x", "w2_v", "kl", "tv", "mean_x"):
+        assert np.allclose(data.compare[key], first[key], rtol=1e-12, atol=0), key
+    proc = _vfp("compare", str(out), "--metrics", "w2_x,tv")
+    assert proc.returncode == 0
+    assert set(read_run(out).compare) == {"t", "w2_x", "w2_x_floor", "tv", "tv_floor"}
+
+
+@pytest.mark.parametrize("command", ["compare", "plot", "info"])
+@pytest.mark.parametrize("kind", ["missing", "not_hdf5", "foreign_hdf5"])
+def test_bad_files_exit_2(tmp_path, capsys, command, kind):
+    path = tmp_path / "file.h5"
+    if kind == "not_hdf5":
+        path.write_text("not an HDF5 file\n")
+    elif kind == "foreign_hdf5":
+        with h5py.File(path, "w") as f:
+            f["data"] = np.arange(3)
+    code = main([command, str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and str(path) in err, err
+
+
+def _wait_for_snapshots(path, count, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            if path.exists() and len(read_run(path, load_particles=False).grid_t) >= count:
+                return
+        except Exception:  # the writer may be mid-creation
+            pass
+        time.sleep(0.1)
+    raise AssertionError("run produced no snapshot in time")
+
+
+def _long_run(tmp_path):
+    # A grid run that takes many seconds: fine grid, long horizon, many snapshots.
+    cfg = small_config(tmp_path, cells=256, t_end=200.0,
+                       snapshots="[" + ", ".join(str(0.5 * k) for k in range(401)) + "]")
+    text = cfg.read_text().split("[particles]")[0]
+    cfg.write_text(text)
+    return cfg
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGKILL, -9)])
+def test_signals_leave_readable_file(tmp_path, sig, code):
+    cfg = _long_run(tmp_path)
+    out = tmp_path / "sig.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "vfp", "run", str(cfg), "-o", str(out),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        _wait_for_snapshots(out, 3, proc)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    data = read_run(out)
+    n = len(data.grid_t)
+    assert n >= 3 and data.grid_f.shape[0] == n
+    assert np.allclose(data.grid_t, 0.5 * np.arange(n))
+    assert np.all(np.isfinite(data.grid_f))
+    if sig == signal.SIGINT:
+        assert data.attrs["status"] == "interrupted" and "Traceback" not in err
+    # an interrupted file can still be summarised
+    assert main(["info", str(out)]) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["double_well_kinetic", "harmonic_interaction",
+                                  "overdamped_double_well"])
+def test_examples_run(tmp_path, name):
+    out = tmp_path / f"{name}.h5"
+    proc = _vfp("run", str(EXAMPLES / f"{name}.toml"), "-o", str(out), "--quiet", timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    data = read_run(out, load_particles=False)
+    assert data.attrs["status"] == "finished" and data.compare is not None
+    assert np.all(np.isfinite(data.compare["w2_x"]))
