@@ -1,0 +1,262 @@
+"""Particle simulator: generator, compiled kernels against their NumPy twins, mesh
+accuracy, reflection, validation messages and thread-count bit-identity."""
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from particles import reference as ref
+from particles.forces import Polynomial, Tabulated
+from particles.interaction import (GaussianKernel, Quadratic, TabulatedKernel,
+                                   interaction_force)
+from particles.rng import normals, normals_numpy
+from particles.simulate import SCHEMES, simulate
+
+DW = Polynomial([0.0, -1.0, 0.0, 1.0])          # V = x⁴/4 − x²/2
+
+
+# --------------------------------------------------------------------------- generator
+
+def test_normals_moments_and_ks():
+    """n = 10⁶ normals: |mean| ≤ 5/√n, |var − 1| ≤ 5·√(2/n), KS p > 10⁻⁴; plus
+    independence of consecutive steps (|corr| ≤ 5/√n) and of the pair partners."""
+    n = 10**6
+    z = normals(7, 3, n)
+    assert abs(z.mean()) <= 5 / np.sqrt(n)
+    assert abs(z.var() - 1) <= 5 * np.sqrt(2 / n)
+    assert stats.kstest(z, "norm").pvalue > 1e-4
+    z2 = normals(7, 4, n)
+    assert abs(np.corrcoef(z, z2)[0, 1]) <= 5 / np.sqrt(n)
+    assert abs(np.corrcoef(z[0::2], z[1::2])[0, 1]) <= 5 / np.sqrt(n / 2)
+    # a different seed is a different stream
+    assert abs(np.corrcoef(z, normals(8, 3, n))[0, 1]) <= 5 / np.sqrt(n)
+
+
+def test_normals_numpy_twin():
+    z = normals(123, 99, 10001)
+    assert np.allclose(z, normals_numpy(123, 99, 10001), rtol=1e-13, atol=1e-13)
+    assert np.array_equal(normals(123, 99, 5), z[:5])       # counter-based: prefix-stable
+
+
+# --------------------------------------------------------------------------- twins
+
+def _run(x0, v0, n_steps, dt, **kw):
+    base = dict(grad_potential=DW, temperature=0.7, gamma=1.3, dt=dt, snapshots=[n_steps * dt],
+                domain=(-3.0, 3.0), seed=11)
+    base.update(kw)
+    return simulate(x0, v0, **base)
+
+
+@pytest.mark.parametrize("kinetic", [True, False])
+@pytest.mark.parametrize("inter", [None, "quadratic", "gauss_pair", "gauss_mesh"])
+def test_euler_matches_numpy_twin(rng, kinetic, inter):
+    n, steps, dt = 301, 5, 0.05
+    x0 = rng.uniform(-2.9, 2.9, n)
+    v0 = rng.normal(0, 2.0, n) if kinetic else None
+    spec = {None: None, "quadratic": Quadratic(0.8), "gauss_pair": GaussianKernel(0.7, 0.4),
+            "gauss_mesh": GaussianKernel(0.7, 0.4)}[inter]
+    method = "mesh" if inter == "gauss_mesh" else "pairwise"
+    sol = _run(x0, v0, steps, dt, interaction=spec, interaction_method=method, mesh_cells=128)
+    if spec is None:
+        fint = None
+    elif inter == "quadratic":
+        fint = lambda x: 0.8 * (x - x.mean())
+    elif inter == "gauss_pair":
+        fint = lambda x: ref.pairwise_force(x, spec.grad)
+    else:
+        fint = lambda x: ref.mesh_force(x, spec.grad, -3.0, 3.0, 128)
+    x, v, refl = x0.copy(), (None if v0 is None else v0.copy()), 0
+    for s in range(steps):
+        x, v, c = ref.euler_step(x, v, force=DW, interaction_force=fint, h=dt, gamma=1.3,
+                                 temperature=0.7, seed=11, step=s, lo=-3.0, hi=3.0)
+        refl += c
+    np.testing.assert_allclose(sol.x, x, rtol=0, atol=1e-10)
+    if kinetic:
+        np.testing.assert_allclose(sol.v, v, rtol=0, atol=1e-10)
+    assert sol.n_reflected == refl
+
+
+@pytest.mark.parametrize("inter", [None, "quadratic", "gauss_pair"])
+def test_baoab_matches_numpy_twin(rng, inter):
+    n, steps, dt = 301, 6, 0.05
+    x0 = rng.uniform(-2.9, 2.9, n)
+    v0 = rng.normal(0, 2.0, n)
+    spec = {None: None, "quadratic": Quadratic(0.8), "gauss_pair": GaussianKernel(0.7, 0.4)}[inter]
+    sol = _run(x0, v0, steps, dt, interaction=spec, interaction_method="pairwise",
+               scheme="baoab")
+    fint = (None if spec is None else (lambda x: 0.8 * (x - x.mean())) if inter == "quadratic"
+            else (lambda x: ref.pairwise_force(x, spec.grad)))
+    x, v, refl = x0.copy(), v0.copy(), 0
+    F = DW(x) + (fint(x) if fint else 0.0)
+    for s in range(steps):
+        x, v, F, c = ref.baoab_step(x, v, F, force=DW, interaction_force=fint, h=dt, gamma=1.3,
+                                    temperature=0.7, seed=11, step=s, lo=-3.0, hi=3.0)
+        refl += c
+    np.testing.assert_allclose(sol.x, x, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(sol.v, v, rtol=0, atol=1e-10)
+    assert sol.n_reflected == refl
+
+
+def test_snapshots_land_exactly_and_callbacks(rng):
+    seen, prog = [], []
+    x0 = rng.normal(0, 0.3, 100)
+    sol = simulate(x0, None, grad_potential=DW, temperature=0.5, dt=0.1,
+                   snapshots=[0.0, 0.25, 1.0], domain=(-4, 4), seed=1,
+                   on_snapshot=lambda k, t, x, v: seen.append((k, t, x.copy())),
+                   on_progress=lambda t, n: prog.append((t, n)))
+    assert [(k, t) for k, t, _ in seen] == [(0, 0.0), (1, 0.25), (2, 1.0)]
+    np.testing.assert_array_equal(seen[0][2], x0)
+    assert sol.n_steps == 3 + 8 and sol.t == 1.0 and sol.success
+    assert prog[-1] == (1.0, 11)
+    np.testing.assert_array_equal(seen[-1][2], sol.x)
+
+
+# --------------------------------------------------------------------------- interaction
+
+def test_pairwise_numba_vs_numpy(rng):
+    x = rng.normal(0, 1, 1501)
+    for spec in (GaussianKernel(1.3, 0.5), GaussianKernel(-0.4, 2.0)):
+        np.testing.assert_allclose(interaction_force(x, spec, "pairwise"),
+                                   ref.pairwise_force(x, spec.grad), rtol=0, atol=1e-13)
+    tab = TabulatedKernel.from_callable(lambda r: np.sin(r) * np.exp(-r * r), 4.0)
+    np.testing.assert_allclose(interaction_force(x, tab, "pairwise"),
+                               ref.pairwise_force(x, tab.grad), rtol=0, atol=1e-13)
+    # the tabulated kernel's own error bound h²/8·max|W'''| (max|W'''| < 12 here)
+    h = 8.0 / (tab.values.size - 1)
+    r = np.linspace(-3.9, 3.9, 1001)
+    assert np.max(np.abs(tab.grad(r) - np.sin(r) * np.exp(-r * r))) <= h * h / 8 * 12
+
+
+def test_mesh_matches_numpy_fft_twin(rng):
+    x = rng.normal(0, 1, 20001)
+    spec = GaussianKernel(1.0, 0.3)
+    for cells in (80, 257, 1000):
+        np.testing.assert_allclose(interaction_force(x, spec, "mesh", -5, 5, cells),
+                                   ref.mesh_force(x, spec.grad, -5.0, 5.0, cells),
+                                   rtol=0, atol=1e-13)
+
+
+def test_mesh_error_falls_with_refinement(rng):
+    """CIC + sampled smooth kernel: error O(h²); each doubling must cut it by ≥ 3
+    (the asymptotic factor is 4)."""
+    x = rng.normal(0, 1, 20000)
+    spec = GaussianKernel(1.0, 0.3)
+    exact = interaction_force(x, spec, "pairwise")
+    errs = [np.max(np.abs(interaction_force(x, spec, "mesh", -6, 6, m) - exact))
+            for m in (80, 160, 320, 640)]
+    assert all(e1 / e2 >= 3.0 for e1, e2 in zip(errs, errs[1:])), errs
+    # over the whole 8× refinement: second order, within a factor 2 of (1/8)²
+    assert errs[-1] <= 2.0 * errs[0] / 64.0, errs
+
+
+def test_mesh_momentum_and_quadratic_exact(rng):
+    x = rng.normal(0, 1, 5000)
+    f = interaction_force(x, GaussianKernel(1.0, 0.3), "mesh", -6, 6, 300)
+    assert abs(f.sum()) < 1e-12 * np.abs(f).sum()           # no net self-force
+    np.testing.assert_allclose(interaction_force(x, Quadratic(0.7), "mesh"),
+                               0.7 * (x - x.mean()), atol=1e-14)
+
+
+# --------------------------------------------------------------------------- boundaries
+
+@pytest.mark.parametrize("kinetic,scheme", [(False, "euler"), (True, "euler"), (True, "baoab")])
+def test_reflection_keeps_particles_inside(rng, kinetic, scheme):
+    n = 20000
+    x0 = rng.uniform(-1, 1, n)
+    v0 = rng.normal(0, 3, n) if kinetic else None
+    bad = []
+
+    def check(k, t, x, v):
+        bad.append(int(np.count_nonzero((x < -1) | (x > 1))))
+
+    sol = simulate(x0, v0, grad_potential=Polynomial([-5.0]), temperature=2.0, dt=0.05,
+                   snapshots=np.linspace(0.5, 5, 10), domain=(-1, 1), seed=3,
+                   scheme=scheme, on_snapshot=check)
+    assert sol.success and sum(bad) == 0
+    assert np.all((sol.x >= -1) & (sol.x <= 1))
+    assert sol.n_reflected > 0 and 0 < sol.reflected_fraction < 1
+    # constant push to the right: the mass piles up at hi
+    assert np.mean(sol.x) > 0.3
+
+
+def test_divergence_reported(rng):
+    # V' = −x³ pushes outward super-linearly; reflection keeps x finite but v blows up
+    sol = simulate(rng.uniform(-1, 1, 100), rng.normal(0, 1, 100),
+                   grad_potential=Polynomial([0, 0, 0, -1e200]), temperature=1.0,
+                   dt=0.5, snapshots=[50.0], domain=(-1e3, 1e3), seed=0)
+    assert sol.status == -1 and not sol.success and "diverged" in sol.message
+
+
+# --------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("kw,prefix", [
+    (dict(x0=np.zeros(0)), "particles.n:"),
+    (dict(dt=0.0), "particles.dt:"),
+    (dict(dt=2.0), "particles.dt:"),
+    (dict(scheme="foo"), "particles.scheme: unknown 'foo' (choose from euler, baoab)"),
+    (dict(scheme="baoab", v0=None), "particles.scheme:"),
+    (dict(interaction_method="fast"), "particles.interaction_method:"),
+    (dict(interaction=GaussianKernel(1.0, 0.2), interaction_method="mesh", mesh_cells=10),
+     "particles.mesh_cells:"),
+    (dict(interaction="nope"), "particles.interaction:"),
+    (dict(x0=np.array([0.0, 9.0])), "initial:"),
+    (dict(snapshots=[1.0, 0.5]), "time.snapshots:"),
+    (dict(seed=1.5), "particles.seed:"),
+])
+def test_validation_messages(kw, prefix):
+    args = dict(x0=np.zeros(4), v0=np.zeros(4), grad_potential=DW, temperature=1.0, dt=0.1,
+                snapshots=[1.0], domain=(-2, 2), seed=0)
+    args.update(kw)
+    x0, v0 = args.pop("x0"), args.pop("v0")
+    with pytest.raises(ValueError) as e:
+        simulate(x0, v0, **args)
+    assert str(e.value).startswith(prefix), str(e.value)
+
+
+def test_scheme_registry_and_callable_potential(rng):
+    assert set(SCHEMES) == {"euler", "baoab"}
+    x0 = rng.normal(0, 0.5, 1000)
+    a = simulate(x0, None, grad_potential=DW, temperature=0.5, dt=0.01, snapshots=[0.5],
+                 domain=(-4, 4), seed=5, scheme=SCHEMES["euler"])
+    b = simulate(x0, None, grad_potential=lambda x: x**3 - x, temperature=0.5, dt=0.01,
+                 snapshots=[0.5], domain=(-4, 4), seed=5)
+    # tabulated V' (h = 8/2¹⁶): |ΔV'| ≤ h²/8·max|V'''| = 24h²/8 ≈ 4.5e-8 per evaluation;
+    # over 50 steps of 0.01 it accumulates to ≲ 0.5·4.5e-8·e^{0.5·11} ≈ 5e-6 at worst
+    # (|V''| ≤ 11 where the particles are, |x| ≤ 2); typically far less
+    np.testing.assert_allclose(a.x, b.x, atol=5e-6)
+    t = Tabulated.from_callable(lambda x: x**3 - x, -4, 4)
+    xs = rng.uniform(-4, 4, 1000)
+    h = 8.0 / 2**16
+    assert np.max(np.abs(t(xs) - DW(xs))) <= h * h / 8 * 24 * (1 + 1e-9) + 1e-13
+
+
+# --------------------------------------------------------------------------- threads
+
+@pytest.mark.parametrize("case", ["indep_euler", "indep_baoab", "quad_euler", "pair_baoab",
+                                  "mesh_over"])
+def test_bit_identical_across_thread_counts(rng, case):
+    n = 6001
+    x0 = rng.uniform(-2, 2, n)
+    v0 = rng.normal(0, 1, n)
+    kw = dict(grad_potential=DW, temperature=0.6, dt=0.02, snapshots=[0.2, 0.4],
+              domain=(-2.5, 2.5), seed=42)
+    kw.update({
+        "indep_euler": dict(),
+        "indep_baoab": dict(scheme="baoab"),
+        "quad_euler": dict(interaction=Quadratic(0.5)),
+        "pair_baoab": dict(interaction=GaussianKernel(0.5, 0.5), scheme="baoab",
+                           interaction_method="pairwise", snapshots=[0.1]),
+        "mesh_over": dict(interaction=GaussianKernel(0.5, 0.5), interaction_method="mesh"),
+    }[case])
+    vv = None if case == "mesh_over" else v0
+    old = numba.get_num_threads()
+    out = []
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            s = simulate(x0, vv, **kw)
+            out.append((s.x.tobytes(), None if s.v is None else s.v.tobytes(), s.n_reflected))
+    finally:
+        numba.set_num_threads(old)
+    assert out[0] == out[1]
