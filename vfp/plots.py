@@ -1,0 +1,117 @@
+"""PNG figures of a run file: ``vfp plot OUT.h5`` and ``vfp run --plots DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from validation import plots as vp
+
+from .store import StoreError, read_run
+
+__all__ = ["plot_run"]
+
+DPI = 120
+
+
+def _match_times(grid_t, particle_t):
+    """Index pairs (grid, particle) of the snapshot times both hold."""
+    pairs = []
+    for i, t in enumerate(grid_t):
+        j = np.flatnonzero(np.isclose(particle_t, t, rtol=1e-9, atol=1e-12))
+        if j.size:
+            pairs.append((i, int(j[0])))
+    return np.array(pairs, dtype=int).reshape(-1, 2)
+
+
+def _snapshots(run):
+    """Arguments of :func:`validation.plots.snapshot_panels`, or ``None`` without snapshots."""
+    has_grid = run.grid_t is not None and len(run.grid_t) > 0
+    has_particles = run.particle_x is not None and len(run.particle_x) > 0
+    if has_grid and has_particles:
+        pairs = _match_times(run.grid_t, run.particle_t[:len(run.particle_x)])
+        if len(pairs):
+            gi, pi = pairs.T
+            return dict(t=run.grid_t[gi], x_edges=run.x_edges, v_edges=run.v_edges,
+                        grid_f=None if run.grid_f is None else run.grid_f[gi],
+                        grid_rho=run.grid_rho[gi], particle_x=run.particle_x[pi],
+                        particle_v=None if run.particle_v is None else run.particle_v[pi])
+        has_particles = False  # no common time: show the grid alone
+    if has_grid:
+        return dict(t=run.grid_t, x_edges=run.x_edges, v_edges=run.v_edges,
+                    grid_f=run.grid_f, grid_rho=run.grid_rho, particle_x=None,
+                    particle_v=None)
+    if has_particles:  # particles only: cells spanning the samples, ~2 N^(1/3) per axis
+        bins = int(np.clip(2 * np.cbrt(run.particle_x.shape[1]), 10, 100))
+
+        def edges(a):
+            a = a[np.isfinite(a)]
+            return np.histogram_bin_edges(a, bins) if a.size else np.linspace(-1, 1, bins + 1)
+
+        return dict(t=run.particle_t[:len(run.particle_x)], x_edges=edges(run.particle_x),
+                    v_edges=None if run.particle_v is None else edges(run.particle_v),
+                    grid_f=None, grid_rho=None, particle_x=run.particle_x,
+                    particle_v=run.particle_v)
+    return None
+
+
+def plot_run(path, outdir) -> list[str]:
+    """Write the PNG figures of a run file and return their paths.
+
+    Parameters
+    ----------
+    path : path-like
+        A vfp run file (complete or interrupted).
+    outdir : path-like
+        Directory for the figures (created if needed).
+
+    Returns
+    -------
+    list of str
+        The files written, among ``snapshots.png`` (grid against particle densities),
+        ``distances.png`` (metrics with noise floors), ``diagnostics.png`` (grid solver)
+        and ``moments.png`` (particle against grid moments); a figure is written only
+        when the file holds its data.
+
+    Raises
+    ------
+    StoreError
+        When the file is missing, not a vfp run file, or holds nothing to plot.
+    """
+    try:
+        run = read_run(path)
+    except StoreError:
+        raise
+    except (KeyError, OSError, ValueError, TypeError) as exc:
+        raise StoreError(f"{path}: unreadable run file ({exc})") from None
+    figures = {}
+    snaps = _snapshots(run)
+    if snaps is not None:
+        figures["snapshots"] = lambda: vp.snapshot_panels(**snaps)
+    c = run.compare or {}
+    if "t" in c and len(c["t"]):
+        metrics = {k: v for k, v in c.items() if k != "t" and not k.endswith("_floor")
+                   and not any(k.startswith(m) for m in vp.MOMENT_KEYS)
+                   and np.isfinite(v).any()}
+        floors = {k[:-len("_floor")]: v for k, v in c.items() if k.endswith("_floor")}
+        if metrics:
+            figures["distances"] = lambda: vp.distances_over_time(c["t"], metrics, floors)
+        if any(np.isfinite(c.get(k, [np.nan])).any() for k in vp.MOMENT_KEYS):
+            figures["moments"] = lambda: vp.moments_over_time(c["t"], c)
+    d = run.diagnostics or {}
+    if len(d.get("t", [])) and any(len(d.get(k, [])) == len(d["t"])
+                                   and np.isfinite(d[k]).any() for k in d if k != "t"):
+        figures["diagnostics"] = lambda: vp.grid_diagnostics(d)
+    if not figures:
+        raise StoreError(f"{path}: the run file holds no snapshots, comparisons or "
+                         "diagnostics to plot")
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in ("snapshots", "distances", "diagnostics", "moments"):
+        if name in figures:
+            out = outdir / f"{name}.png"
+            figures[name]().savefig(out, dpi=DPI)
+            written.append(str(out))
+    return written
