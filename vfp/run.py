@@ -195,7 +195,9 @@ def compare_states(x, v, x_edges, v_edges, state, compare_cfg: cfgmod.CompareCon
         if kinetic:
             out.update(mean_v=pm[1], mean_v_grid=gm[1], var_v=pc[1, 1], var_v_grid=gc[1, 1],
                        cov_xv=pc[0, 1], cov_xv_grid=gc[0, 1])
-    return {k: float(val) for k, val in out.items() if np.ndim(val) == 0}
+    # Text entries (the estimator's description) are kept out of the numeric datasets.
+    return {k: float(val) for k, val in out.items()
+            if isinstance(val, (int, float, np.floating, np.integer))}
 
 
 # ---------------------------------------------------------------------------------------
