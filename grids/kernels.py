@@ -41,6 +41,10 @@ NEG_TOL = 1e-10  # divergence: min < -NEG_TOL * max|f|
 
 N_BLOCKS = 64  # overdamped: parallel blocks
 
+#: grids with at least this many cells use the threaded kernels (below, one thread launch
+#: per stage costs more than the work it splits: measured ~20-50 µs per launch here)
+PARALLEL_MIN_CELLS = 32768
+
 
 @njit(cache=True, inline="always")
 def mc_slope(a, b, c):
@@ -61,6 +65,43 @@ def mc_slope(a, b, c):
 # kinetic update kernels
 # ---------------------------------------------------------------------------------------
 
+@njit(cache=True)
+def _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
+    """Body of :func:`kin_update_upwind` for one row ``i``."""
+    nx, nv = src.shape
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < nx - 1 else nx - 1
+    cl = 1.0 if i > 0 else 0.0
+    cr = 1.0 if i < nx - 1 else 0.0
+    gi = G[i]
+    s = 0.0
+    mn = np.inf
+    mx = -np.inf
+    jm = 0.0
+    for j in range(nv):
+        fij = src[i, j]
+        vj = vc[j]
+        if j < j0:
+            dfx = vj * (cr * src[ip, j] - cl * fij)
+        else:
+            dfx = vj * (cr * fij - cl * src[im, j])
+        if j < nv - 1:
+            a = gamma * vf[j + 1] + gi
+            fn = src[i, j + 1]
+            jp = max(-a, 0.0) * fij + min(-a, 0.0) * fn - diff * (fn - fij)
+        else:
+            jp = 0.0
+        new = fij - lx * dfx - lv * (jp - jm)
+        jm = jp
+        out[i, j] = new
+        s += new
+        mn = min(mn, new)
+        mx = max(mx, new)
+    rowsum[i] = s
+    rowmin[i] = mn
+    rowmax[i] = mx
+
+
 @njit(cache=True, parallel=True)
 def kin_update_upwind(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
     """One forward-Euler upwind step ``out = src + dt L(src)``.
@@ -76,37 +117,72 @@ def kin_update_upwind(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowm
     """
     nx, nv = src.shape
     for i in prange(nx):
-        im = i - 1 if i > 0 else 0
-        ip = i + 1 if i < nx - 1 else nx - 1
-        cl = 1.0 if i > 0 else 0.0
-        cr = 1.0 if i < nx - 1 else 0.0
-        gi = G[i]
-        s = 0.0
-        mn = np.inf
-        mx = -np.inf
-        jm = 0.0
-        for j in range(nv):
-            fij = src[i, j]
-            vj = vc[j]
-            if j < j0:
-                dfx = vj * (cr * src[ip, j] - cl * fij)
-            else:
-                dfx = vj * (cr * fij - cl * src[im, j])
-            if j < nv - 1:
-                a = gamma * vf[j + 1] + gi
-                fn = src[i, j + 1]
-                jp = max(-a, 0.0) * fij + min(-a, 0.0) * fn - diff * (fn - fij)
-            else:
-                jp = 0.0
-            new = fij - lx * dfx - lv * (jp - jm)
-            jm = jp
-            out[i, j] = new
-            s += new
-            mn = min(mn, new)
-            mx = max(mx, new)
-        rowsum[i] = s
-        rowmin[i] = mn
-        rowmax[i] = mx
+        _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax)
+
+
+@njit(cache=True)
+def kin_update_upwind_serial(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
+    """Serial twin of :func:`kin_update_upwind` (for small grids, no thread launch)."""
+    nx, nv = src.shape
+    for i in range(nx):
+        _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax)
+
+
+
+@njit(cache=True)
+def _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
+    """Body of :func:`kin_update_muscl` for one row ``i``."""
+    nx, nv = src.shape
+    beta = 1.0 - alpha
+    im2 = max(i - 2, 0)
+    im = max(i - 1, 0)
+    ip = min(i + 1, nx - 1)
+    ip2 = min(i + 2, nx - 1)
+    cl = 1.0 if i > 0 else 0.0
+    cr = 1.0 if i < nx - 1 else 0.0
+    gi = G[i]
+    f = src[i]
+    fm = src[im]
+    fm2 = src[im2]
+    fp = src[ip]
+    fp2 = src[ip2]
+    b = base[i]
+    o = out[i]
+    sv = np.empty(nv)
+    J = np.empty(nv + 1)
+    sv[0] = 0.0
+    sv[nv - 1] = 0.0
+    for j in range(1, nv - 1):
+        sv[j] = mc_slope(f[j - 1], f[j], f[j + 1])
+    J[0] = 0.0
+    J[nv] = 0.0
+    for j in range(nv - 1):
+        a = gamma * vf[j + 1] + gi
+        ul = f[j] + 0.5 * sv[j]
+        ur = f[j + 1] - 0.5 * sv[j + 1]
+        up = ul if a < 0.0 else ur
+        J[j + 1] = -a * up - diff * (f[j + 1] - f[j])
+    for j in range(j0):
+        fpf = fp[j] - 0.5 * mc_slope(f[j], fp[j], fp2[j])
+        fmf = f[j] - 0.5 * mc_slope(fm[j], f[j], fp[j])
+        o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (cr * fpf - cl * fmf))
+                                      - lv * (J[j + 1] - J[j]))
+    for j in range(j0, nv):
+        fpf = f[j] + 0.5 * mc_slope(fm[j], f[j], fp[j])
+        fmf = fm[j] + 0.5 * mc_slope(fm2[j], fm[j], f[j])
+        o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (cr * fpf - cl * fmf))
+                                      - lv * (J[j + 1] - J[j]))
+    s = 0.0
+    mn = np.inf
+    mx = -np.inf
+    for j in range(nv):
+        x = o[j]
+        s += x
+        mn = min(mn, x)
+        mx = max(mx, x)
+    rowsum[i] = s
+    rowmin[i] = mn
+    rowmax[i] = mx
 
 
 @njit(cache=True, parallel=True)
@@ -124,57 +200,18 @@ def kin_update_muscl(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
     it must differ from ``src``. Shapes as in :func:`kin_update_upwind`.
     """
     nx, nv = src.shape
-    beta = 1.0 - alpha
     for i in prange(nx):
-        im2 = max(i - 2, 0)
-        im = max(i - 1, 0)
-        ip = min(i + 1, nx - 1)
-        ip2 = min(i + 2, nx - 1)
-        cl = 1.0 if i > 0 else 0.0
-        cr = 1.0 if i < nx - 1 else 0.0
-        gi = G[i]
-        f = src[i]
-        fm = src[im]
-        fm2 = src[im2]
-        fp = src[ip]
-        fp2 = src[ip2]
-        b = base[i]
-        o = out[i]
-        sv = np.empty(nv)
-        J = np.empty(nv + 1)
-        sv[0] = 0.0
-        sv[nv - 1] = 0.0
-        for j in range(1, nv - 1):
-            sv[j] = mc_slope(f[j - 1], f[j], f[j + 1])
-        J[0] = 0.0
-        J[nv] = 0.0
-        for j in range(nv - 1):
-            a = gamma * vf[j + 1] + gi
-            ul = f[j] + 0.5 * sv[j]
-            ur = f[j + 1] - 0.5 * sv[j + 1]
-            up = ul if a < 0.0 else ur
-            J[j + 1] = -a * up - diff * (f[j + 1] - f[j])
-        for j in range(j0):
-            fpf = fp[j] - 0.5 * mc_slope(f[j], fp[j], fp2[j])
-            fmf = f[j] - 0.5 * mc_slope(fm[j], f[j], fp[j])
-            o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (cr * fpf - cl * fmf))
-                                          - lv * (J[j + 1] - J[j]))
-        for j in range(j0, nv):
-            fpf = f[j] + 0.5 * mc_slope(fm[j], f[j], fp[j])
-            fmf = fm[j] + 0.5 * mc_slope(fm2[j], fm[j], f[j])
-            o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (cr * fpf - cl * fmf))
-                                          - lv * (J[j + 1] - J[j]))
-        s = 0.0
-        mn = np.inf
-        mx = -np.inf
-        for j in range(nv):
-            x = o[j]
-            s += x
-            mn = min(mn, x)
-            mx = max(mx, x)
-        rowsum[i] = s
-        rowmin[i] = mn
-        rowmax[i] = mx
+        _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax)
+
+
+@njit(cache=True)
+def kin_update_muscl_serial(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
+                     rowsum, rowmin, rowmax):
+    """Serial twin of :func:`kin_update_muscl` (for small grids, no thread launch)."""
+    nx, nv = src.shape
+    for i in range(nx):
+        _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax)
+
 
 
 # ---------------------------------------------------------------------------------------
@@ -202,6 +239,43 @@ def od_flux_muscl(r, i, a, diff):
     return -a * up - diff * (rn - ri)
 
 
+@njit(cache=True)
+def _od_update_part(b, scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax):
+    """Body of :func:`od_update` for one block ``b``."""
+    n = src.size
+    nb = bsum.size
+    beta = 1.0 - alpha
+    lo = (b * n) // nb
+    hi = ((b + 1) * n) // nb
+    s = 0.0
+    mn = np.inf
+    mx = -np.inf
+    if lo > 0:
+        if scheme == UPWIND:
+            jm = od_flux_upwind(src, lo - 1, aface[lo - 1], diff)
+        else:
+            jm = od_flux_muscl(src, lo - 1, aface[lo - 1], diff)
+    else:
+        jm = 0.0
+    for i in range(lo, hi):
+        if i < n - 1:
+            if scheme == UPWIND:
+                jp = od_flux_upwind(src, i, aface[i], diff)
+            else:
+                jp = od_flux_muscl(src, i, aface[i], diff)
+        else:
+            jp = 0.0
+        new = alpha * base[i] + beta * (src[i] - lam_dt * (jp - jm))
+        jm = jp
+        out[i] = new
+        s += new
+        mn = min(mn, new)
+        mx = max(mx, new)
+    bsum[b] = s
+    bmin[b] = mn
+    bmax[b] = mx
+
+
 @njit(cache=True, parallel=True)
 def od_update(scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax):
     """Overdamped stage ``out = alpha base + (1 − alpha)(src − dt/h (J_{i+1/2} − J_{i−1/2}))``.
@@ -217,37 +291,18 @@ def od_update(scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bm
     """
     n = src.size
     nb = bsum.size
-    beta = 1.0 - alpha
     for b in prange(nb):
-        lo = (b * n) // nb
-        hi = ((b + 1) * n) // nb
-        s = 0.0
-        mn = np.inf
-        mx = -np.inf
-        if lo > 0:
-            if scheme == UPWIND:
-                jm = od_flux_upwind(src, lo - 1, aface[lo - 1], diff)
-            else:
-                jm = od_flux_muscl(src, lo - 1, aface[lo - 1], diff)
-        else:
-            jm = 0.0
-        for i in range(lo, hi):
-            if i < n - 1:
-                if scheme == UPWIND:
-                    jp = od_flux_upwind(src, i, aface[i], diff)
-                else:
-                    jp = od_flux_muscl(src, i, aface[i], diff)
-            else:
-                jp = 0.0
-            new = alpha * base[i] + beta * (src[i] - lam_dt * (jp - jm))
-            jm = jp
-            out[i] = new
-            s += new
-            mn = min(mn, new)
-            mx = max(mx, new)
-        bsum[b] = s
-        bmin[b] = mn
-        bmax[b] = mx
+        _od_update_part(b, scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax)
+
+
+@njit(cache=True)
+def od_update_serial(scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax):
+    """Serial twin of :func:`od_update` (for small grids, no thread launch)."""
+    n = src.size
+    nb = bsum.size
+    for b in range(nb):
+        _od_update_part(b, scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax)
+
 
 
 # ---------------------------------------------------------------------------------------
@@ -382,14 +437,16 @@ def _check(sum_arr, min_arr, max_arr):
 @njit(cache=True)
 def kinetic_advance(scheme, f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, khat, wkhat,
                     tw, rev, hx, hv, gamma, lam, cfl, t, t_stop, sample_first, sample_at_stop,
-                    n_max, step, diag_every, diag):
+                    n_max, step, diag_every, diag, par):
     """Advance the kinetic state ``f`` (in place) from ``t`` towards ``t_stop``.
 
     Each step: ρ_i = hv Σ_j f_ij, G = V'(x) + W' * ρ (FFT), Δt = cfl / (max|v|/hx +
     max|a|/hv + 2γλ/hv²) with max|a| over the interior v-faces, shortened to land on
     ``t_stop``; then one upwind Euler step or one SSP-RK2 (Heun) MUSCL step with the force
     recomputed at the second stage. Stops at ``t_stop``, after ``n_max`` steps, when the
-    diagnostics buffer ``diag`` (shape (K, 6)) is full, or on divergence.
+    diagnostics buffer ``diag`` (shape (K, 6)) is full, or on divergence. ``par`` selects
+    the threaded update kernels (worth it from a few ×10⁴ cells; below, the thread launch
+    costs more than it saves).
 
     Returns
     -------
@@ -448,18 +505,30 @@ def kinetic_advance(scheme, f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, kha
         lx = dt / hx
         lv = dt / hv
         if scheme == UPWIND:
-            kin_update_upwind(cur, nxt, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
-                              rowmax)
+            if par:
+                kin_update_upwind(cur, nxt, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
+                                  rowmax)
+            else:
+                kin_update_upwind_serial(cur, nxt, vc, vf, G, j0, gamma, diff, lx, lv, rowsum,
+                                         rowmin, rowmax)
             tmp2 = cur
             cur = nxt
             nxt = tmp2
             swapped = not swapped
         else:
-            kin_update_muscl(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx, lv, rowsum,
-                             rowmin, rowmax)
+            if par:
+                kin_update_muscl(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx, lv,
+                                 rowsum, rowmin, rowmax)
+            else:
+                kin_update_muscl_serial(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx, lv,
+                                        rowsum, rowmin, rowmax)
             kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
-            kin_update_muscl(nxt, cur, cur, 0.5, vc, vf, G, j0, gamma, diff, lx, lv, rowsum,
-                             rowmin, rowmax)
+            if par:
+                kin_update_muscl(nxt, cur, cur, 0.5, vc, vf, G, j0, gamma, diff, lx, lv,
+                                 rowsum, rowmin, rowmax)
+            else:
+                kin_update_muscl_serial(nxt, cur, cur, 0.5, vc, vf, G, j0, gamma, diff, lx, lv,
+                                        rowsum, rowmin, rowmax)
         t = t_stop if land else t + dt
         n += 1
         step += 1
@@ -491,7 +560,10 @@ def kinetic_advance(scheme, f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, kha
     if status == 1 and t >= t_stop:
         status = 0
     if swapped:
-        copy2d(cur, f)
+        if par:
+            copy2d(cur, f)
+        else:
+            f[:, :] = cur
     return status, t, n, step, nd, dt, mn, mx
 
 
@@ -531,14 +603,15 @@ def od_sample(r, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp):
 
 @njit(cache=True)
 def overdamped_advance(scheme, r, g, Vpf, Vc, has_int, khat, wkhat, tw, rev, h, lam, cfl,
-                       t, t_stop, sample_first, sample_at_stop, n_max, step, diag_every, diag):
+                       t, t_stop, sample_first, sample_at_stop, n_max, step, diag_every, diag,
+                       par):
     """Advance the overdamped state ``r`` (shape (n,), in place) towards ``t_stop``.
 
     Δt = cfl / (max|a|/h + 2λ/h²), max over interior faces, recomputed every step;
     otherwise as :func:`kinetic_advance` (same return values).
     """
     n = r.size
-    nb = min(N_BLOCKS, n)
+    nb = min(N_BLOCKS, n) if par else 1
     bsum = np.empty(nb)
     bmin = np.empty(nb)
     bmax = np.empty(nb)
@@ -583,15 +656,24 @@ def overdamped_advance(scheme, r, g, Vpf, Vc, has_int, khat, wkhat, tw, rev, h, 
             land = True
         ldt = dt / h
         if scheme == UPWIND:
-            od_update(UPWIND, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
+            if par:
+                od_update(UPWIND, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
+            else:
+                od_update_serial(UPWIND, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
             tmp2 = cur
             cur = nxt
             nxt = tmp2
             swapped = not swapped
         else:
-            od_update(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
+            if par:
+                od_update(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
+            else:
+                od_update_serial(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
             od_face_drift(nxt, h, Vpf, has_int, khat, tw, rev, work, conv, aface)
-            od_update(MUSCL, nxt, cur, cur, 0.5, aface, diff, ldt, bsum, bmin, bmax)
+            if par:
+                od_update(MUSCL, nxt, cur, cur, 0.5, aface, diff, ldt, bsum, bmin, bmax)
+            else:
+                od_update_serial(MUSCL, nxt, cur, cur, 0.5, aface, diff, ldt, bsum, bmin, bmax)
         t = t_stop if land else t + dt
         nstep += 1
         step += 1

@@ -311,7 +311,8 @@ class _Kinetic:
                                  self.wkhat, self.tw, self.rev, float(self.hx), float(self.hv),
                                  self.gamma, self.lam, float(cfl), float(t), float(t_stop),
                                  bool(sample_first), bool(sample_at_stop), int(n_max),
-                                 int(step), int(every), diag)
+                                 int(step), int(every), diag,
+                                 bool(self.cells >= K.PARALLEL_MIN_CELLS))
 
 
 class _Overdamped:
@@ -333,7 +334,8 @@ class _Overdamped:
                                     self.khat, self.wkhat, self.tw, self.rev, float(self.h),
                                     self.lam, float(cfl), float(t), float(t_stop),
                                     bool(sample_first), bool(sample_at_stop), int(n_max),
-                                    int(step), int(every), diag)
+                                    int(step), int(every), diag,
+                                    bool(self.cells >= K.PARALLEL_MIN_CELLS))
 
 
 def _pack(problem):

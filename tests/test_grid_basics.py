@@ -121,8 +121,9 @@ def _rough_state(rng, shape):
     return s
 
 
+@pytest.mark.parametrize("threaded", [True, False])
 @pytest.mark.parametrize("scheme", ["upwind", "muscl"])
-def test_kinetic_update_kernel_matches_numpy(rng, scheme):
+def test_kinetic_update_kernel_matches_numpy(rng, scheme, threaded):
     p = _kin_problem()
     f = _rough_state(rng, p.shape)
     G = rng.normal(size=p.x.cells) * 3
@@ -132,11 +133,13 @@ def test_kinetic_update_kernel_matches_numpy(rng, scheme):
     j0 = int(np.count_nonzero(vc <= 0))
     out = np.empty_like(f)
     rs, rmn, rmx = (np.empty(p.x.cells) for _ in range(3))
+    up = K.kin_update_upwind if threaded else K.kin_update_upwind_serial
+    mu = K.kin_update_muscl if threaded else K.kin_update_muscl_serial
     if scheme == "upwind":
-        K.kin_update_upwind(f, out, vc, vf, G, j0, p.gamma, diff, dt / p.x.h, dt / p.v.h,
+        up(f, out, vc, vf, G, j0, p.gamma, diff, dt / p.x.h, dt / p.v.h,
                             rs, rmn, rmx)
     else:
-        K.kin_update_muscl(f, f, out, 0.0, vc, vf, G, j0, p.gamma, diff, dt / p.x.h,
+        mu(f, f, out, 0.0, vc, vf, G, j0, p.gamma, diff, dt / p.x.h,
                            dt / p.v.h, rs, rmn, rmx)
     ref = f + dt * R.kinetic_rhs(f, scheme, vc, vf, G, p.gamma, p.temperature, p.x.h, p.v.h)
     assert np.max(np.abs(out - ref)) <= 1e-14 * np.max(np.abs(f))
@@ -145,16 +148,17 @@ def test_kinetic_update_kernel_matches_numpy(rng, scheme):
     np.testing.assert_array_equal(rmx, out.max(axis=1))
 
 
+@pytest.mark.parametrize("threaded", [True, False])
 @pytest.mark.parametrize("scheme", ["upwind", "muscl"])
-def test_overdamped_update_kernel_matches_numpy(rng, scheme):
+def test_overdamped_update_kernel_matches_numpy(rng, scheme, threaded):
     p = _od_problem(n=300)
     r = _rough_state(rng, p.shape)
     a = rng.normal(size=p.x.cells) * 3
     dt = 1e-4
     out = np.empty_like(r)
-    nb = min(K.N_BLOCKS, r.size)
+    nb = min(K.N_BLOCKS, r.size) if threaded else 1
     bs, bmn, bmx = (np.empty(nb) for _ in range(3))
-    K.od_update(SCHEMES[scheme].kernel, r, r, out, 0.0, a, p.temperature / p.x.h,
+    (K.od_update if threaded else K.od_update_serial)(SCHEMES[scheme].kernel, r, r, out, 0.0, a, p.temperature / p.x.h,
                 dt / p.x.h, bs, bmn, bmx)
     ref = r + dt * R.overdamped_rhs(r, scheme, a, p.temperature, p.x.h)
     assert np.max(np.abs(out - ref)) <= 1e-14 * np.max(np.abs(r))
