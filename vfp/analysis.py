@@ -139,4 +139,7 @@ def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None
             g[key] = np.array([row.get(key, np.nan) for row in rows], dtype=float)
         g.attrs["n_used"] = int(data.particle_x.shape[1])
         g.attrs["metrics"] = ",".join(chosen)
+        estimators = {row["w2_emd_estimator"] for row in rows if "w2_emd_estimator" in row}
+        if estimators:
+            g.attrs["w2_emd_estimator"] = "; ".join(sorted(estimators))
     return keys

@@ -136,16 +136,19 @@ def particle_forces(potential: Potential, interaction: Potential | None, lo: flo
 
 
 _METRIC_KEYS = {
-    # config metric name -> (keys written, kinetic only)
+    # config metric name -> (keys written, kinetic only); keys follow
+    # validation.metrics.compare_snapshot, "<key>_floor" is the i.i.d. noise floor.
     "w2_x": (("w2_x", "w2_x_floor"), False),
     "w2_v": (("w2_v", "w2_v_floor"), True),
     "sw2": (("sw2", "sw2_floor"), True),
-    "w2_emd": (("w2_emd", "w2_emd_floor"), True),
-    "kl_knn": (("kl", "kl_floor"), False),
+    "w2_emd": (("w2_emd", "w2_emd_floor", "w2_emd_subsample"), True),
+    "kl_knn": (("kl", "kl_floor", "kl_outside"), False),
     "kl_binned": (("kl_binned", "kl_binned_floor"), False),
     "tv": (("tv", "tv_floor"), False),
-    "mean": (("mean_x", "mean_x_grid", "mean_v", "mean_v_grid"), False),
-    "cov": (("var_x", "var_x_grid", "var_v", "var_v_grid", "cov_xv", "cov_xv_grid"), False),
+    "mean": (("mean_x", "mean_x_grid", "mean_x_floor",
+              "mean_v", "mean_v_grid", "mean_v_floor"), False),
+    "cov": (("var_x", "var_x_grid", "var_x_floor", "var_v", "var_v_grid", "var_v_floor",
+             "cov_xv", "cov_xv_grid", "cov_xv_floor"), False),
 }
 
 
@@ -156,8 +159,7 @@ def compare_keys(metrics, kinetic: bool) -> list[str]:
         names, kinetic_only = _METRIC_KEYS[name]
         if kinetic_only and not kinetic:
             continue
-        keys.extend(k for k in names if kinetic or not (k.endswith("_v") or "_v_" in k
-                                                        or k.startswith("cov_xv")))
+        keys.extend(k for k in names if kinetic or not ("_v" in k or k.startswith("cov_xv")))
     return keys
 
 
@@ -165,39 +167,28 @@ def compare_states(x, v, x_edges, v_edges, state, compare_cfg: cfgmod.CompareCon
                    snapshot_index: int = 0) -> dict:
     """All comparison metrics between particles (x, v) and one grid state.
 
-    Returns a dict keyed like :func:`compare_keys`; the grid moments are stored beside the
-    particle ones (``mean_x`` and ``mean_x_grid``) so their difference can be read off.
+    Wraps :func:`validation.metrics.compare_snapshot`; the seed of the projections, the
+    EMD subsample and the noise-floor sample is ``compare_cfg.seed`` shifted by the
+    snapshot index, so a recomputation from the file gives the same numbers.
+
+    Returns
+    -------
+    dict of str → float
+        Numeric values keyed like :func:`compare_keys`, plus ``w2_emd_estimator`` (text)
+        when exact OT was computed.
     """
     from validation import metrics as vm
 
-    kinetic = v is not None
-    wanted = [m for m in compare_cfg.metrics if m not in ("mean", "cov")]
-    if not kinetic:
-        wanted = [m for m in wanted if not _METRIC_KEYS[m][1]]
-    out = {}
-    if wanted:
-        out.update(vm.compare_snapshot(
-            x, v, x_edges, v_edges, state, metrics=tuple(wanted),
-            seed=compare_cfg.seed + 1000 * snapshot_index,
-            n_projections=compare_cfg.n_projections,
-            emd_subsample=compare_cfg.emd_subsample,
-            noise_floor=compare_cfg.noise_floor))
-    if "mean" in compare_cfg.metrics or "cov" in compare_cfg.metrics:
-        if kinetic:
-            pm, pc = vm.moments_particles(x, v)
-            gm, gc = vm.moments_grid(x_edges, v_edges, state)
-        else:
-            pm, pc = vm.moments_particles(x)
-            gm, gc = vm.moments_grid(x_edges, None, state)
-        pm, gm = np.atleast_1d(pm), np.atleast_1d(gm)
-        pc, gc = np.atleast_2d(pc), np.atleast_2d(gc)
-        out.update(mean_x=pm[0], mean_x_grid=gm[0], var_x=pc[0, 0], var_x_grid=gc[0, 0])
-        if kinetic:
-            out.update(mean_v=pm[1], mean_v_grid=gm[1], var_v=pc[1, 1], var_v_grid=gc[1, 1],
-                       cov_xv=pc[0, 1], cov_xv_grid=gc[0, 1])
-    # Text entries (the estimator's description) are kept out of the numeric datasets.
-    return {k: float(val) for k, val in out.items()
-            if isinstance(val, (int, float, np.floating, np.integer))}
+    metrics = compare_cfg.metrics
+    if v is None:
+        metrics = tuple(m for m in metrics if not _METRIC_KEYS[m][1])
+    out = vm.compare_snapshot(x, v, x_edges, v_edges, state, metrics=metrics,
+                              seed=compare_cfg.seed + 1000 * snapshot_index,
+                              n_projections=compare_cfg.n_projections,
+                              emd_subsample=compare_cfg.emd_subsample,
+                              noise_floor=compare_cfg.noise_floor)
+    return {k: (val if isinstance(val, str) else float(val)) for k, val in out.items()
+            if isinstance(val, (str, int, float, np.floating, np.integer))}
 
 
 # ---------------------------------------------------------------------------------------

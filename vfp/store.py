@@ -81,6 +81,7 @@ class RunWriter:
     def __init__(self, path, config_text="", grid=None, particles=None, compare_keys=(),
                  attrs=None):
         self.path = Path(path)
+        self.estimator = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = h5py.File(self.path, "w", libver="latest")
         f = self.file
@@ -187,6 +188,8 @@ class RunWriter:
 
     def write_compare(self, t, values: dict):
         g = self.file["compare"]
+        # Attributes cannot be added in SWMR mode: the estimator text is kept for close().
+        self.estimator = values.get("w2_emd_estimator", self.estimator)
         for key in self.compare_keys:
             _append(g[key], float(values.get(key, np.nan)))
         _append(g["t"], t)
@@ -201,6 +204,8 @@ class RunWriter:
         self.file = None
         with h5py.File(self.path, "r+") as f:
             f.attrs["status"] = status
+            if self.estimator and "compare" in f:
+                f["compare"].attrs["w2_emd_estimator"] = self.estimator
             for key, val in attrs.items():
                 f.attrs[key] = json.dumps(val) if isinstance(val, dict) else val
 
