@@ -47,13 +47,20 @@ def fft_tables(size: int):
 
 @njit(cache=True)
 def fft_inplace(a, tw, rev, inverse):
-    """In-place unnormalised DFT of ``a`` (complex128, power-of-two length P).
+    """In-place unnormalised DFT of ``a`` (complex128, power-of-two length n).
 
-    Forward: A_k = Σ a_m e^{−2πi km/P}. ``inverse=True`` uses conjugate twiddles (no 1/P).
+    Forward: A_k = Σ a_m e^{−2πi km/n}; ``inverse=True`` uses conjugate twiddles (no 1/n).
+    The tables may belong to a larger power of two L = 2·tw.size (a multiple of n): the
+    twiddles are then read with stride L/n, and since bit reversal over log2 L bits of
+    i < n equals the n-point reversal shifted left by log2(L/n), ``rev[i] >> shift`` is used.
     """
     n = a.size
+    ts = (2 * tw.size) // n
+    sh = 0
+    while (1 << sh) < ts:
+        sh += 1
     for i in range(n):
-        j = rev[i]
+        j = rev[i] >> sh
         if j > i:
             tmp = a[i]
             a[i] = a[j]
@@ -61,7 +68,7 @@ def fft_inplace(a, tw, rev, inverse):
     size = 2
     while size <= n:
         half = size // 2
-        stride = n // size
+        stride = (n // size) * ts
         for start in range(0, n, size):
             for k in range(half):
                 w = tw[k * stride]
@@ -78,30 +85,66 @@ def fft_inplace(a, tw, rev, inverse):
 def conv_apply(khat, tw, rev, work, rho, h, out):
     """``out_i = h Σ_j K_{i−j} ρ_j`` for i < n with the kernel transform ``khat`` (length P).
 
+    Real data, so the length-P transforms are done as length-P/2 complex ones: the packed
+    z_m = x_{2m} + i x_{2m+1} gives X_k = E_k + W^k O_k with E_k = (Z_k + conj Z_{M−k})/2,
+    O_k = (Z_k − conj Z_{M−k})/(2i), W = e^{−2πi/P}, M = P/2; the product Y = X·K̂ is
+    Hermitian and y_{2m} + i y_{2m+1} = (1/P) IDFT_M(A + iB)_m with
+    A_k = Y_k + conj Y_{M−k}, B_k = (Y_k − conj Y_{M−k}) W^{−k}.
+
     Parameters
     ----------
     khat : complex128 array, shape (P,)
         DFT of the circularly placed kernel samples.
     tw, rev : twiddles (P/2,) and bit reversal (P,) from :func:`fft_tables`.
-    work : complex128 array, shape (P,)
+    work : complex128 array, shape (≥ P/2,)
         Scratch.
-    rho : float64 array, shape (n,)
+    rho : float64 array, shape (n,), n ≤ P/2 + 1
     h : float
     out : float64 array, shape (n,)
     """
     n = rho.size
-    p = work.size
-    for i in range(n):
-        work[i] = rho[i]
-    for i in range(n, p):
-        work[i] = 0.0
-    fft_inplace(work, tw, rev, False)
-    for i in range(p):
-        work[i] = work[i] * khat[i]
-    fft_inplace(work, tw, rev, True)
-    scale = h / p
-    for i in range(n):
-        out[i] = work[i].real * scale
+    P = 2 * tw.size
+    M = P // 2
+    z = work[:M]
+    for m in range(M):
+        i0 = 2 * m
+        re = rho[i0] if i0 < n else 0.0
+        im = rho[i0 + 1] if i0 + 1 < n else 0.0
+        z[m] = complex(re, im)
+    fft_inplace(z, tw, rev, False)
+    # k = 0 pairs with k = M (Z_M = Z_0)
+    z0 = z[0]
+    y0 = (z0.real + z0.imag) * khat[0]
+    ym = (z0.real - z0.imag) * khat[M]
+    a0 = y0 + ym.conjugate()
+    b0 = y0 - ym.conjugate()
+    z[0] = a0 + 1j * b0
+    for k in range(1, M // 2 + 1):
+        kk = M - k
+        zk = z[k]
+        zm = z[kk]
+        wk = tw[k]
+        ek = 0.5 * (zk + zm.conjugate())
+        ok = -0.5j * (zk - zm.conjugate())
+        xk = ek + wk * ok
+        xm = (ek - wk * ok).conjugate()
+        yk = xk * khat[k]
+        ym = xm * khat[kk]
+        ak = yk + ym.conjugate()
+        bk = (yk - ym.conjugate()) * wk.conjugate()
+        z[k] = ak + 1j * bk
+        if kk != k:
+            am = ym + yk.conjugate()
+            bm = -(ym - yk.conjugate()) * wk
+            z[kk] = am + 1j * bm
+    fft_inplace(z, tw, rev, True)
+    scale = h / P
+    for m in range(M):
+        i0 = 2 * m
+        if i0 < n:
+            out[i0] = z[m].real * scale
+        if i0 + 1 < n:
+            out[i0 + 1] = z[m].imag * scale
 
 
 class Convolver:

@@ -66,7 +66,8 @@ def mc_slope(a, b, c):
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
+def _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
+                            rowmax):
     """Body of :func:`kin_update_upwind` for one row ``i``."""
     nx, nv = src.shape
     im = i - 1 if i > 0 else 0
@@ -117,20 +118,24 @@ def kin_update_upwind(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowm
     """
     nx, nv = src.shape
     for i in prange(nx):
-        _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax)
+        _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
+                                rowmax)
 
 
 @njit(cache=True)
-def kin_update_upwind_serial(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
+def kin_update_upwind_serial(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
+                             rowmax):
     """Serial twin of :func:`kin_update_upwind` (for small grids, no thread launch)."""
     nx, nv = src.shape
     for i in range(nx):
-        _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax)
+        _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
+                                rowmax)
 
 
 
 @njit(cache=True)
-def _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
+def _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum,
+                           rowmin, rowmax):
     """Body of :func:`kin_update_muscl` for one row ``i``."""
     nx, nv = src.shape
     beta = 1.0 - alpha
@@ -201,16 +206,18 @@ def kin_update_muscl(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
     """
     nx, nv = src.shape
     for i in prange(nx):
-        _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax)
+        _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
+                               rowsum, rowmin, rowmax)
 
 
 @njit(cache=True)
 def kin_update_muscl_serial(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
-                     rowsum, rowmin, rowmax):
+                            rowsum, rowmin, rowmax):
     """Serial twin of :func:`kin_update_muscl` (for small grids, no thread launch)."""
     nx, nv = src.shape
     for i in range(nx):
-        _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax)
+        _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
+                               rowsum, rowmin, rowmax)
 
 
 
