@@ -360,22 +360,12 @@ def fft_inplace(a, twiddle, rev, inverse):
 
 
 @njit(cache=True, parallel=True)
-def mesh_force(x, out, lo, inv_h, partial, rho, work, khat, twiddle, rev):
-    """out[i] ≈ (1/N) Σ_j W'(x_i − x_j) by CIC deposit, FFT convolution, CIC interpolation.
+def mesh_field(x, lo, inv_h, partial, rho, work, khat, twiddle, rev):
+    """Node field φ_c = Σ_k m_k W'((c − k) h) into ``rho`` (shape (M + 1,)).
 
-    Parameters
-    ----------
-    x, out : ndarray, shape (N,)
-    lo, inv_h : float
-        Mesh origin and 1/h.
-    partial : ndarray, shape (B, M + 1)
-        Per-block deposit rows (workspace).
-    rho : ndarray, shape (M + 1,)
-        Node masses, then the node field φ (workspace).
-    work : complex ndarray, shape (L,)
-    khat : complex ndarray, shape (L,)
-        FFT of the wrapped kernel samples W'(d h), d = −M..M, at index d mod L.
-    twiddle, rev : see :func:`fft_inplace`.
+    CIC deposit of the masses 1/N in a fixed number B of particle blocks (row b of
+    ``partial``, shape (B, M + 1)), rows summed in a fixed order (thread-count
+    independent), then the zero-padded FFT convolution with ``khat`` (length L ≥ 2M + 1).
     """
     n = x.shape[0]
     nb = partial.shape[0]
@@ -406,9 +396,37 @@ def mesh_force(x, out, lo, inv_h, partial, rho, work, khat, twiddle, rev):
     scale = 1.0 / L
     for c in range(mp1):
         rho[c] = work[c].real * scale
-    for i in prange(n):
-        k, f = cic_index(x[i], lo, inv_h, m)
-        out[i] = (1.0 - f) * rho[k] + f * rho[k + 1]
+
+
+@njit(cache=True, inline="always")
+def mesh_interp(xi, lo, inv_h, phi):
+    """CIC interpolation of the node field ``phi`` (shape (M + 1,)) at xi."""
+    m = phi.shape[0] - 1
+    k, f = cic_index(xi, lo, inv_h, m)
+    return (1.0 - f) * phi[k] + f * phi[k + 1]
+
+
+@njit(cache=True, parallel=True)
+def mesh_force(x, out, lo, inv_h, partial, rho, work, khat, twiddle, rev):
+    """out[i] ≈ (1/N) Σ_j W'(x_i − x_j) by CIC deposit, FFT convolution, CIC interpolation.
+
+    Parameters
+    ----------
+    x, out : ndarray, shape (N,)
+    lo, inv_h : float
+        Mesh origin and 1/h.
+    partial : ndarray, shape (B, M + 1)
+        Per-block deposit rows (workspace).
+    rho : ndarray, shape (M + 1,)
+        Node masses, then the node field φ (workspace).
+    work : complex ndarray, shape (L,)
+    khat : complex ndarray, shape (L,)
+        FFT of the wrapped kernel samples W'(d h), d = −M..M, at index d mod L.
+    twiddle, rev : see :func:`fft_inplace`.
+    """
+    mesh_field(x, lo, inv_h, partial, rho, work, khat, twiddle, rev)
+    for i in prange(x.shape[0]):
+        out[i] = mesh_interp(x[i], lo, inv_h, rho)
 
 
 class MeshPlan:

@@ -46,9 +46,9 @@ from numba import njit, prange
 from .forces import as_force, external_force
 from .interaction import (METHOD_EXACT, METHOD_MESH, METHOD_NAMES, METHOD_NONE,
                           METHOD_PAIRWISE, INTERACTION_METHODS, MeshPlan, as_interaction,
-                          check_mesh, deterministic_mean_par, mesh_force, pairwise_force,
-                          resolve_method)
-from .rng import normal_pair, seed_key
+                          check_mesh, deterministic_mean_par, mesh_field, mesh_interp,
+                          pairwise_force, resolve_method)
+from .rng import normal, seed_key
 
 __all__ = ["simulate", "ParticleSolution", "SCHEMES", "Scheme", "Euler", "BAOAB",
            "get_scheme"]
@@ -224,134 +224,151 @@ def _advance_independent(x, v, F, kinetic, scheme, n_steps, dt, dt_last, step0, 
     for b in prange(nblk):
         i0 = b * BLOCK
         i1 = min(n, i0 + BLOCK)
-        p0 = i0 // 2
-        p1 = (i1 + 1) // 2
-        cnt = 0
-        for s in range(n_steps):
-            h = dt if s < n_steps - 1 else dt_last
-            st = np.uint64(step0 + s)
-            if kinetic:
-                if scheme == SCHEME_EULER:
-                    damp = 1.0 - gamma * h
-                    sig = np.sqrt(2.0 * gamma * lam * h)
-                    for p in range(p0, p1):
-                        z0, z1 = normal_pair(key, st, np.uint64(p))
-                        for q in range(2):
-                            i = 2 * p + q
-                            if i >= i1:
-                                break
-                            z = z0 if q == 0 else z1
-                            xi = x[i]
-                            vi = v[i]
-                            g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
-                            xn = xi + h * vi
-                            vn = damp * vi - h * g + sig * z
-                            xn, vn, c = _reflect(xn, vn, lo, hi)
-                            cnt += c
-                            x[i] = xn
-                            v[i] = vn
-                else:
-                    half = 0.5 * h
-                    ou = np.exp(-gamma * h)
-                    sig = np.sqrt(lam * (1.0 - ou * ou))
-                    for p in range(p0, p1):
-                        z0, z1 = normal_pair(key, st, np.uint64(p))
-                        for q in range(2):
-                            i = 2 * p + q
-                            if i >= i1:
-                                break
-                            z = z0 if q == 0 else z1
-                            vi = v[i] - half * F[i]
-                            xi = x[i] + half * vi
-                            xi, vi, c1 = _reflect(xi, vi, lo, hi)
-                            vi = ou * vi + sig * z
-                            xi = xi + half * vi
-                            xi, vi, c2 = _reflect(xi, vi, lo, hi)
-                            g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
-                            F[i] = g
-                            v[i] = vi - half * g
-                            x[i] = xi
-                            cnt += c1 + c2
-            else:
-                sig = np.sqrt(2.0 * lam * h)
-                for p in range(p0, p1):
-                    z0, z1 = normal_pair(key, st, np.uint64(p))
-                    for q in range(2):
-                        i = 2 * p + q
-                        if i >= i1:
-                            break
-                        z = z0 if q == 0 else z1
-                        xi = x[i]
-                        g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
-                        xn = xi - h * g + sig * z
-                        xn, dummy, c = _reflect(xn, 0.0, lo, hi)
-                        cnt += c
-                        x[i] = xn
-        total += cnt
+        total += _block_independent(x, v, F, i0, i1, kinetic, scheme, n_steps, dt, dt_last,
+                                    step0, key, gamma, lam, fkind, coeffs, table, tlo, tinvh,
+                                    lo, hi)
     return total
 
 
 @njit(cache=True)
-def _interaction(x, G, method, kappa, ikind, iparams, itable, mlo, minvh, partial, rho,
-                 work, khat, twiddle, rev):
-    """G[i] = (1/N) Σ_j W'(x_i − x_j) by the selected method."""
-    n = x.shape[0]
+def _block_independent(x, v, F, i0, i1, kinetic, scheme, n_steps, dt, dt_last, step0, key,
+                       gamma, lam, fkind, coeffs, table, tlo, tinvh, lo, hi):
+    """All ``n_steps`` steps for particles i0 ≤ i < i1 (serial; see _advance_independent)."""
+    cnt = 0
+    for s in range(n_steps):
+        h = dt if s < n_steps - 1 else dt_last
+        st = np.uint64(step0 + s)
+        if kinetic and scheme == SCHEME_EULER:
+            cnt += _steps_euler_kin(x, v, i0, i1, h, st, key, gamma, lam, fkind, coeffs,
+                                    table, tlo, tinvh, lo, hi)
+        elif kinetic:
+            cnt += _steps_baoab(x, v, F, i0, i1, h, st, key, gamma, lam, fkind, coeffs,
+                                table, tlo, tinvh, lo, hi)
+        else:
+            cnt += _steps_euler_od(x, i0, i1, h, st, key, lam, fkind, coeffs, table, tlo,
+                                   tinvh, lo, hi)
+    return cnt
+
+
+@njit(cache=True)
+def _steps_euler_kin(x, v, i0, i1, h, st, key, gamma, lam, fkind, coeffs, table, tlo, tinvh,
+                     lo, hi):
+    damp = 1.0 - gamma * h
+    sig = np.sqrt(2.0 * gamma * lam * h)
+    cnt = 0
+    for ii in range(i0, i1):
+        i = np.uint64(ii)
+        z = normal(key, st, i)
+        xi = x[i]
+        vi = v[i]
+        g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
+        xn = xi + h * vi
+        vn = damp * vi - h * g + sig * z
+        xn, vn, c = _reflect(xn, vn, lo, hi)
+        cnt += c
+        x[i] = xn
+        v[i] = vn
+    return cnt
+
+
+@njit(cache=True)
+def _steps_baoab(x, v, F, i0, i1, h, st, key, gamma, lam, fkind, coeffs, table, tlo, tinvh,
+                 lo, hi):
+    half = 0.5 * h
+    ou = np.exp(-gamma * h)
+    sig = np.sqrt(lam * (1.0 - ou * ou))
+    cnt = 0
+    for i in range(i0, i1):
+        z = normal(key, st, np.uint64(i))
+        vi = v[i] - half * F[i]
+        xi = x[i] + half * vi
+        xi, vi, c1 = _reflect(xi, vi, lo, hi)
+        vi = ou * vi + sig * z
+        xi = xi + half * vi
+        xi, vi, c2 = _reflect(xi, vi, lo, hi)
+        g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
+        F[i] = g
+        v[i] = vi - half * g
+        x[i] = xi
+        cnt += c1 + c2
+    return cnt
+
+
+@njit(cache=True)
+def _steps_euler_od(x, i0, i1, h, st, key, lam, fkind, coeffs, table, tlo, tinvh, lo, hi):
+    sig = np.sqrt(2.0 * lam * h)
+    cnt = 0
+    for i in range(i0, i1):
+        z = normal(key, st, np.uint64(i))
+        xi = x[i]
+        g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
+        xn = xi - h * g + sig * z
+        xn, dummy, c = _reflect(xn, 0.0, lo, hi)
+        cnt += c
+        x[i] = xn
+    return cnt
+
+
+@njit(cache=True)
+def _prepare_interaction(x, G, method, ikind, iparams, itable, mlo, minvh, partial, rho,
+                         work, khat, twiddle, rev):
+    """Per-step interaction set-up: returns the mean (exact method), fills G (pairwise)
+    or the node field ``rho`` (mesh)."""
     if method == METHOD_EXACT:
-        m = deterministic_mean_par(x)
-        _fill_quadratic(x, G, kappa, m)
-    elif method == METHOD_PAIRWISE:
+        return deterministic_mean_par(x)
+    if method == METHOD_PAIRWISE:
         pairwise_force(x, G, ikind, iparams, itable)
     elif method == METHOD_MESH:
-        mesh_force(x, G, mlo, minvh, partial, rho, work, khat, twiddle, rev)
-    else:
-        for i in range(n):
-            G[i] = 0.0
+        mesh_field(x, mlo, minvh, partial, rho, work, khat, twiddle, rev)
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def _interaction_at(xi, i, method, kappa, mean, G, mlo, minvh, rho):
+    """(1/N) Σ_j W'(x_i − x_j) for particle i after :func:`_prepare_interaction`."""
+    if method == METHOD_EXACT:
+        return kappa * (xi - mean)
+    if method == METHOD_PAIRWISE:
+        return G[i]
+    if method == METHOD_MESH:
+        return mesh_interp(xi, mlo, minvh, rho)
+    return 0.0
 
 
 @njit(cache=True, parallel=True)
-def _fill_quadratic(x, G, kappa, m):
+def _total_force(x, F, fkind, coeffs, table, tlo, tinvh, method, kappa, mean, G, mlo, minvh,
+                 rho):
+    """F[i] = V'(x_i) + (1/N) Σ_j W'(x_i − x_j) (after :func:`_prepare_interaction`)."""
     for i in prange(x.shape[0]):
-        G[i] = kappa * (x[i] - m)
+        xi = x[i]
+        F[i] = (external_force(xi, fkind, coeffs, table, tlo, tinvh)
+                + _interaction_at(xi, i, method, kappa, mean, G, mlo, minvh, rho))
 
 
 @njit(cache=True, parallel=True)
-def _total_force(x, G, F, fkind, coeffs, table, tlo, tinvh):
-    """F[i] = V'(x_i) + G[i]."""
-    for i in prange(x.shape[0]):
-        F[i] = external_force(x[i], fkind, coeffs, table, tlo, tinvh) + G[i]
-
-
-@njit(cache=True, parallel=True)
-def _euler_update(x, v, G, kinetic, h, st, key, gamma, lam, fkind, coeffs, table, tlo,
-                  tinvh, lo, hi):
+def _euler_update(x, v, kinetic, h, st, key, gamma, lam, fkind, coeffs, table, tlo, tinvh,
+                  lo, hi, method, kappa, mean, G, mlo, minvh, rho):
     n = x.shape[0]
-    npairs = (n + 1) // 2
     total = 0
     damp = 1.0 - gamma * h
     sigk = np.sqrt(2.0 * gamma * lam * h)
     sigo = np.sqrt(2.0 * lam * h)
-    for p in prange(npairs):
-        z0, z1 = normal_pair(key, st, np.uint64(p))
-        cnt = 0
-        for q in range(2):
-            i = 2 * p + q
-            if i >= n:
-                break
-            z = z0 if q == 0 else z1
-            xi = x[i]
-            g = external_force(xi, fkind, coeffs, table, tlo, tinvh) + G[i]
-            if kinetic:
-                vi = v[i]
-                xn = xi + h * vi
-                vn = damp * vi - h * g + sigk * z
-                xn, vn, c = _reflect(xn, vn, lo, hi)
-                v[i] = vn
-            else:
-                xn = xi - h * g + sigo * z
-                xn, vn, c = _reflect(xn, 0.0, lo, hi)
-            x[i] = xn
-            cnt += c
-        total += cnt
+    for i in prange(n):
+        z = normal(key, st, np.uint64(i))
+        xi = x[i]
+        g = (external_force(xi, fkind, coeffs, table, tlo, tinvh)
+             + _interaction_at(xi, i, method, kappa, mean, G, mlo, minvh, rho))
+        if kinetic:
+            vi = v[i]
+            xn = xi + h * vi
+            vn = damp * vi - h * g + sigk * z
+            xn, vn, c = _reflect(xn, vn, lo, hi)
+            v[i] = vn
+        else:
+            xn = xi - h * g + sigo * z
+            xn, vn, c = _reflect(xn, 0.0, lo, hi)
+        x[i] = xn
+        total += c
     return total
 
 
@@ -359,38 +376,33 @@ def _euler_update(x, v, G, kinetic, h, st, key, gamma, lam, fkind, coeffs, table
 def _baoab_first(x, v, F, h, st, key, gamma, lam, lo, hi):
     """B A O A of BAOAB with the stored force F."""
     n = x.shape[0]
-    npairs = (n + 1) // 2
     half = 0.5 * h
     ou = np.exp(-gamma * h)
     sig = np.sqrt(lam * (1.0 - ou * ou))
     total = 0
-    for p in prange(npairs):
-        z0, z1 = normal_pair(key, st, np.uint64(p))
-        cnt = 0
-        for q in range(2):
-            i = 2 * p + q
-            if i >= n:
-                break
-            z = z0 if q == 0 else z1
-            vi = v[i] - half * F[i]
-            xi = x[i] + half * vi
-            xi, vi, c1 = _reflect(xi, vi, lo, hi)
-            vi = ou * vi + sig * z
-            xi = xi + half * vi
-            xi, vi, c2 = _reflect(xi, vi, lo, hi)
-            x[i] = xi
-            v[i] = vi
-            cnt += c1 + c2
-        total += cnt
+    for i in prange(n):
+        z = normal(key, st, np.uint64(i))
+        vi = v[i] - half * F[i]
+        xi = x[i] + half * vi
+        xi, vi, c1 = _reflect(xi, vi, lo, hi)
+        vi = ou * vi + sig * z
+        xi = xi + half * vi
+        xi, vi, c2 = _reflect(xi, vi, lo, hi)
+        x[i] = xi
+        v[i] = vi
+        total += c1 + c2
     return total
 
 
 @njit(cache=True, parallel=True)
-def _baoab_last(x, v, G, F, h, fkind, coeffs, table, tlo, tinvh):
-    """Final B of BAOAB: F ← V'(x) + G, v ← v − (h/2) F."""
+def _baoab_last(x, v, F, h, fkind, coeffs, table, tlo, tinvh, method, kappa, mean, G, mlo,
+                minvh, rho):
+    """Final B of BAOAB: F ← V'(x) + interaction, v ← v − (h/2) F."""
     half = 0.5 * h
     for i in prange(x.shape[0]):
-        f = external_force(x[i], fkind, coeffs, table, tlo, tinvh) + G[i]
+        xi = x[i]
+        f = (external_force(xi, fkind, coeffs, table, tlo, tinvh)
+             + _interaction_at(xi, i, method, kappa, mean, G, mlo, minvh, rho))
         F[i] = f
         v[i] = v[i] - half * f
 
@@ -400,23 +412,36 @@ def _advance_coupled(x, v, F, G, kinetic, scheme, n_steps, dt, dt_last, step0, k
                      lam, fkind, coeffs, table, tlo, tinvh, lo, hi, method, kappa, ikind,
                      iparams, itable, mlo, minvh, partial, rho, work, khat, twiddle, rev):
     """Advance interacting particles ``n_steps`` steps (time loop compiled; each step's
-    force and update are parallel kernels). Arguments as :func:`_advance_independent`
-    plus the interaction (``G``: workspace, shape (N,)). Returns reflections."""
+    interaction set-up and particle update are parallel kernels). Arguments as
+    :func:`_advance_independent` plus the interaction (``G``: workspace, shape (N,) for
+    pairwise). Returns reflections."""
     total = 0
     for s in range(n_steps):
         h = dt if s < n_steps - 1 else dt_last
         st = np.uint64(step0 + s)
         if scheme == SCHEME_EULER:
-            _interaction(x, G, method, kappa, ikind, iparams, itable, mlo, minvh, partial,
-                         rho, work, khat, twiddle, rev)
-            total += _euler_update(x, v, G, kinetic, h, st, key, gamma, lam, fkind, coeffs,
-                                   table, tlo, tinvh, lo, hi)
+            mean = _prepare_interaction(x, G, method, ikind, iparams, itable, mlo, minvh,
+                                        partial, rho, work, khat, twiddle, rev)
+            total += _euler_update(x, v, kinetic, h, st, key, gamma, lam, fkind, coeffs,
+                                   table, tlo, tinvh, lo, hi, method, kappa, mean, G, mlo,
+                                   minvh, rho)
         else:
             total += _baoab_first(x, v, F, h, st, key, gamma, lam, lo, hi)
-            _interaction(x, G, method, kappa, ikind, iparams, itable, mlo, minvh, partial,
-                         rho, work, khat, twiddle, rev)
-            _baoab_last(x, v, G, F, h, fkind, coeffs, table, tlo, tinvh)
+            mean = _prepare_interaction(x, G, method, ikind, iparams, itable, mlo, minvh,
+                                        partial, rho, work, khat, twiddle, rev)
+            _baoab_last(x, v, F, h, fkind, coeffs, table, tlo, tinvh, method, kappa, mean,
+                        G, mlo, minvh, rho)
     return total
+
+
+@njit(cache=True)
+def _initial_force(x, F, G, fkind, coeffs, table, tlo, tinvh, method, kappa, ikind, iparams,
+                   itable, mlo, minvh, partial, rho, work, khat, twiddle, rev):
+    """F = V'(x) + interaction at the current positions (BAOAB's first B)."""
+    mean = _prepare_interaction(x, G, method, ikind, iparams, itable, mlo, minvh, partial,
+                                rho, work, khat, twiddle, rev)
+    _total_force(x, F, fkind, coeffs, table, tlo, tinvh, method, kappa, mean, G, mlo, minvh,
+                 rho)
 
 
 @njit(cache=True, parallel=True)
@@ -565,7 +590,7 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
 
     vv = v if kinetic else np.zeros(0)
     F = np.zeros(n) if (sch.code == SCHEME_BAOAB) else np.zeros(0)
-    G = np.zeros(n) if method != METHOD_NONE else np.zeros(0)
+    G = np.zeros(n) if method == METHOD_PAIRWISE else np.zeros(0)
     common = (gamma, lam, fkind, coeffs, table, tlo, tinvh, lo, hi)
     iargs = (method, kappa, ikind, iparams, itable) + tuple(margs)
 
@@ -579,11 +604,7 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
     def init_force(xa, Fa, Ga):
         if Fa.size == 0:
             return
-        if method == METHOD_NONE:
-            _total_force(xa, np.zeros(xa.size), Fa, fkind, coeffs, table, tlo, tinvh)
-        else:
-            _interaction(xa, Ga, *iargs)
-            _total_force(xa, Ga, Fa, fkind, coeffs, table, tlo, tinvh)
+        _initial_force(xa, Fa, Ga, fkind, coeffs, table, tlo, tinvh, *iargs)
 
     # compile / load every kernel on a 2-particle copy (same types), timed apart
     tc = time.perf_counter()

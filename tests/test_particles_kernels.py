@@ -19,8 +19,9 @@ DW = Polynomial([0.0, -1.0, 0.0, 1.0])          # V = x⁴/4 − x²/2
 # --------------------------------------------------------------------------- generator
 
 def test_normals_moments_and_ks():
-    """n = 10⁶ normals: |mean| ≤ 5/√n, |var − 1| ≤ 5·√(2/n), KS p > 10⁻⁴; plus
-    independence of consecutive steps (|corr| ≤ 5/√n) and of the pair partners."""
+    """n = 10⁶ normals: |mean| ≤ 5/√n, |var − 1| ≤ 5·√(2/n), KS p > 10⁻⁴; independence
+    of consecutive steps and neighbouring particles (|corr| ≤ 5/√n); the tail count within
+    5 sd of its binomial mean and the tail's conditional law (KS)."""
     n = 10**6
     z = normals(7, 3, n)
     assert abs(z.mean()) <= 5 / np.sqrt(n)
@@ -29,6 +30,11 @@ def test_normals_moments_and_ks():
     z2 = normals(7, 4, n)
     assert abs(np.corrcoef(z, z2)[0, 1]) <= 5 / np.sqrt(n)
     assert abs(np.corrcoef(z[0::2], z[1::2])[0, 1]) <= 5 / np.sqrt(n / 2)
+    # the ziggurat's rejection branches: tail beyond R = 3.654 (KS of the conditional law)
+    R = 3.6541528853610088
+    tail = np.abs(z[np.abs(z) > R])
+    assert abs(tail.size - n * 2 * stats.norm.sf(R)) <= 5 * np.sqrt(n * 2 * stats.norm.sf(R))
+    assert stats.kstest(tail, lambda t: 1 - stats.norm.sf(t) / stats.norm.sf(R)).pvalue > 1e-4
     # a different seed is a different stream
     assert abs(np.corrcoef(z, normals(8, 3, n))[0, 1]) <= 5 / np.sqrt(n)
 
