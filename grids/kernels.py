@@ -467,6 +467,7 @@ def kinetic_advance(scheme, f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, kha
     rowmin = np.empty(nx)
     rowmax = np.empty(nx)
     G = np.empty(nx)
+    G0 = np.empty(nx)
     rho = np.empty(nx)
     conv = np.empty(nx)
     tmp = np.empty(nx)
@@ -523,13 +524,32 @@ def kinetic_advance(scheme, f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, kha
             nxt = tmp2
             swapped = not swapped
         else:
-            if par:
-                kin_update_muscl(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx, lv,
-                                 rowsum, rowmin, rowmax)
-            else:
-                kin_update_muscl_serial(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx, lv,
-                                        rowsum, rowmin, rowmax)
-            kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
+            # Heun stages; if the force recomputed for stage 2 has grown so much that
+            # 2Δt(max|v|/hx + max|a|/hv + γλ/hv²) > 1 (stage-2 positivity bound), redo
+            # stage 1 with the step rule applied to the larger drift (only when c <= 1/2,
+            # i.e. when the run asked for guaranteed positivity).
+            for k in range(G.size):
+                G0[k] = G[k]
+            for attempt in range(8):
+                lx = dt / hx
+                lv = dt / hv
+                if par:
+                    kin_update_muscl(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx, lv,
+                                     rowsum, rowmin, rowmax)
+                else:
+                    kin_update_muscl_serial(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx,
+                                            lv, rowsum, rowmin, rowmax)
+                kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
+                if not (has_int and cfl <= 0.5):
+                    break
+                amax2 = kin_amax(G, gamma, vlo, vhi)
+                if 2.0 * dt * (vmax / hx + amax2 / hv + diff / hv) <= 1.0:
+                    break
+                amax = max(amax, amax2)
+                dt = min(dt, cfl / (vmax / hx + amax / hv + 2.0 * diff / hv))
+                land = False
+                for k in range(G.size):
+                    G[k] = G0[k]
             if par:
                 kin_update_muscl(nxt, cur, cur, 0.5, vc, vf, G, j0, gamma, diff, lx, lv,
                                  rowsum, rowmin, rowmax)
@@ -623,6 +643,7 @@ def overdamped_advance(scheme, r, g, Vpf, Vc, has_int, khat, wkhat, tw, rev, h, 
     bmin = np.empty(nb)
     bmax = np.empty(nb)
     aface = np.empty(n)
+    a0 = np.empty(n)
     conv = np.empty(n)
     tmp = np.empty(n)
     work = np.empty(khat.size, dtype=np.complex128)
@@ -672,11 +693,27 @@ def overdamped_advance(scheme, r, g, Vpf, Vc, has_int, khat, wkhat, tw, rev, h, 
             nxt = tmp2
             swapped = not swapped
         else:
-            if par:
-                od_update(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
-            else:
-                od_update_serial(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
-            od_face_drift(nxt, h, Vpf, has_int, khat, tw, rev, work, conv, aface)
+            # Heun stages with the same stage-2 positivity guard as the kinetic loop:
+            # 2Δt(max|a|/h + λ/h²) <= 1 for the recomputed drift.
+            for k in range(n):
+                a0[k] = aface[k]
+            for attempt in range(8):
+                ldt = dt / h
+                if par:
+                    od_update(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
+                else:
+                    od_update_serial(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin,
+                                     bmax)
+                amax2 = od_face_drift(nxt, h, Vpf, has_int, khat, tw, rev, work, conv, aface)
+                if not (has_int and cfl <= 0.5):
+                    break
+                if 2.0 * dt * (amax2 / h + diff / h) <= 1.0:
+                    break
+                amax = max(amax, amax2)
+                dt = min(dt, cfl / (amax / h + 2.0 * diff / h))
+                land = False
+                for k in range(n):
+                    aface[k] = a0[k]
             if par:
                 od_update(MUSCL, nxt, cur, cur, 0.5, aface, diff, ldt, bsum, bmin, bmax)
             else:

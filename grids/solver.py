@@ -185,9 +185,10 @@ class MUSCL(Scheme):
     ``f_new ≥ f (1 − 2Δt(|v|/hx + |a|/hv + γλ/hv²)) ≥ f (1 − 2c) ≥ 0`` for c ≤ 1/2
     (the diffusion removes at most ``2γλ/hv²·Δt·f``), and Heun's method
     ``f^{n+1} = ½ f^n + ½ (f^(1) + Δt L(f^(1)))`` is a convex combination of such stages.
-    The interaction force is recomputed at the second stage; Δt is fixed from the first,
-    so the bound holds exactly when the force does not grow within the step (the step
-    rule has a margin of 10% at the default c = 0.45).
+    The interaction force is recomputed at the second stage. Should the recomputed drift
+    have grown so much that stage 2 would violate ``2Δt(|v|/hx + |a|/hv + γλ/hv²) ≤ 1``,
+    the step is redone from stage 1 with the step rule applied to the larger drift (only
+    for c ≤ 1/2), so the bound holds for both stages whatever the interaction.
     """
 
     name = "muscl"

@@ -154,3 +154,28 @@ def test_cfl_above_limit_rejected(scheme, limit):
         solve(p, od_initial(p), [0.1], scheme=scheme, cfl=limit * 1.01)
     with pytest.raises(ValueError, match="cfl"):
         solve(p, od_initial(p), [0.1], scheme=scheme, cfl=0.0)
+
+
+@pytest.mark.parametrize("kinetic", [True, False])
+def test_muscl_positive_with_strong_attractive_interaction(kinetic, rng):
+    """A strongly attractive, short-range interaction changes the drift within a step; the
+    stage-2 guard keeps both Heun stages within their positivity bound, so min >= 0."""
+    def w(y):
+        return -40.0 * np.exp(-y ** 2 / (2 * 0.3 ** 2))
+
+    def wp(y):
+        return -y / 0.3 ** 2 * w(y)
+
+    if kinetic:
+        x, v = Axis(-3.0, 3.0, 40), Axis(-5.0, 5.0, 40)
+        p = KineticProblem(x, v, 0.5, 0.2, dwell, dwell_grad, w, wp)
+        s0 = rng.random(p.shape) ** 4
+    else:
+        p = OverdampedProblem(Axis(-3.0, 3.0, 120), 0.2, dwell, dwell_grad, w, wp)
+        s0 = rng.random(p.shape) ** 4
+    s0 /= s0.sum() * (p.x.h * (p.v.h if kinetic else 1.0))
+    sol = solve(p, s0, [0.5], scheme="muscl", diagnostics_every=1)
+    assert sol.success, sol.message
+    assert np.min(sol.diagnostics["min"]) >= 0.0
+    mass = sol.diagnostics["mass"]
+    assert np.max(np.abs(mass - mass[0])) <= 1e-12 * mass[0]
