@@ -15,7 +15,8 @@ current state,
     Δt = c / (max|v|/hx + max|a|/hv + 2γλ/hv²)      (kinetic, a = γ v_face + G)
     Δt = c / (max|a|/h + 2λ/h²)                      (overdamped, a = V' + W' * ρ at faces)
 
-and shortened to land exactly on every snapshot. The time loop is compiled (Numba): one
+(max|v| over the v-centres, max|a| over the interior faces, the only ones that carry a
+flux) and shortened to land exactly on every snapshot. The time loop is compiled (Numba): one
 call advances many steps.
 """
 

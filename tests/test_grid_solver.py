@@ -179,3 +179,18 @@ def test_muscl_positive_with_strong_attractive_interaction(kinetic, rng):
     assert np.min(sol.diagnostics["min"]) >= 0.0
     mass = sol.diagnostics["mass"]
     assert np.max(np.abs(mass - mass[0])) <= 1e-12 * mass[0]
+
+
+@pytest.mark.slow
+def test_second_process_loads_kernels_from_cache():
+    """cache=True: after this process has compiled (or loaded) the kernels, a fresh
+    interpreter only loads them. A cold compile takes ~30 s here, a load < 1 s."""
+    import subprocess
+    import sys
+    import grids.solver as gs
+    gs.warm_up(True)
+    gs.warm_up(False)
+    code = ("import grids.solver as s; print(s.warm_up(True) + s.warm_up(False))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert float(out.stdout.strip()) < 5.0
