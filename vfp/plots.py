@@ -91,7 +91,9 @@ def plot_run(path, outdir) -> list[str]:
         figures["snapshots"] = lambda: vp.snapshot_panels(**snaps)
     c = run.compare or {}
     if "t" in c and len(c["t"]):
-        metrics = {k: v for k, v in c.items() if k != "t" and not k.endswith("_floor")
+        # Bookkeeping entries (particles outside the grid, EMD subsample size) are not distances.
+        bookkeeping = {"t", "n", "kl_outside", "w2_emd_subsample"}
+        metrics = {k: v for k, v in c.items() if k not in bookkeeping and not k.endswith("_floor")
                    and not any(k.startswith(m) for m in vp.MOMENT_KEYS)
                    and np.isfinite(v).any()}
         floors = {k[:-len("_floor")]: v for k, v in c.items() if k.endswith("_floor")}
