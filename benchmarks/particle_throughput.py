@@ -12,7 +12,8 @@ Targets: ≥ 2× NumPy at N = 10⁶; mesh ≥ 1.5·10⁷ particle-steps/s at N =
 ≥ 3·10⁸ pairs/s; kinetic N = 10⁷ under 1.5 GB.
 
 Usage: ``python benchmarks/particle_throughput.py [--quick]`` (``--quick`` stops at 10⁶).
-Compile time is excluded (each configuration is warmed up first).
+Compile time is excluded (each configuration is warmed up first); every rate is the best
+of 3 repeats, since the machine may be shared.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from particles.simulate import simulate  # noqa: E402
 DW = Polynomial([0.0, -1.0, 0.0, 1.0])
 DOMAIN = (-6.0, 6.0)
 GAMMA, LAM, DT = 1.0, 0.5, 0.01
+REPEATS = 3     # best of 3: the machine may be shared
 
 
 def _steps_for(n, work):
@@ -71,24 +73,30 @@ def bench_external(n, work):
     steps = _steps_for(n, work)
     kw = dict(grad_potential=DW, gamma=GAMMA, temperature=LAM, dt=DT, domain=DOMAIN, seed=1)
     simulate(x0[:1000], v0[:1000], snapshots=[2 * DT], **kw)        # warm-up
-    sol = simulate(x0, v0, snapshots=[steps * DT], **kw)
-    ours = n * sol.n_steps / sol.solve_time
-    x, v = x0.copy(), v0.copy()
-    numpy_euler(x[:1000], v[:1000], 2)
-    t = time.perf_counter()
-    numpy_euler(x, v, steps)
-    ref = n * steps / (time.perf_counter() - t)
-    return ours, ref
+    best = min(simulate(x0, v0, snapshots=[steps * DT], **kw).solve_time
+               for _ in range(REPEATS))
+    ours = n * steps / best
+    numpy_euler(x0[:1000].copy(), v0[:1000].copy(), 2)
+    best = np.inf
+    for _ in range(REPEATS):
+        x, v = x0.copy(), v0.copy()
+        t = time.perf_counter()
+        numpy_euler(x, v, steps)
+        best = min(best, time.perf_counter() - t)
+    return ours, n * steps / best
 
 
 def bench_pairwise(n, reps):
     x = np.random.default_rng(2).normal(0, 1, n)
     spec = GaussianKernel(1.0, 0.3)
     interaction_force(x[:100], spec, "pairwise")
-    t = time.perf_counter()
-    for _ in range(reps):
-        interaction_force(x, spec, "pairwise")
-    return n * n * reps / (time.perf_counter() - t)
+    best = np.inf
+    for _ in range(REPEATS):
+        t = time.perf_counter()
+        for _ in range(reps):
+            interaction_force(x, spec, "pairwise")
+        best = min(best, time.perf_counter() - t)
+    return n * n * reps / best
 
 
 def bench_mesh(n, work):
@@ -98,9 +106,10 @@ def bench_mesh(n, work):
     steps = _steps_for(n, work)
     kw = dict(grad_potential=DW, interaction=GaussianKernel(1.0, 0.3), gamma=GAMMA,
               temperature=LAM, dt=DT, domain=DOMAIN, seed=1, interaction_method="mesh")
-    simulate(x0[:1000], v0[:1000], snapshots=[2 * DT], **kw)
-    sol = simulate(x0, v0, snapshots=[steps * DT], **kw)
-    return n * sol.n_steps / sol.solve_time, sol.mesh_cells
+    sol = simulate(x0[:1000], v0[:1000], snapshots=[2 * DT], **kw)
+    best = min(simulate(x0, v0, snapshots=[steps * DT], **kw).solve_time
+               for _ in range(REPEATS))
+    return n * steps / best, sol.mesh_cells
 
 
 _MEM_CHILD = r"""
@@ -136,23 +145,24 @@ def main(argv=None):
     import numba
     big = [] if args.quick else [10**7]
     print(f"numba {numba.__version__}, threads {numba.get_num_threads()}, "
-          f"cpus {os.cpu_count()}, kinetic Euler, dt = {DT}")
+          f"cpus {os.cpu_count()}, kinetic Euler, dt = {DT}, load average "
+          f"{os.getloadavg()[0]:.2f}")
     print()
     print("1. external potential (double well), particle-steps/s")
     print(f"{'N':>10} {'particles':>12} {'numpy loop':>12} {'speed-up':>9}")
     for n in [10**4, 10**5, 10**6] + big:
-        ours, ref = bench_external(n, 1e8 if n >= 10**6 else 5e7)
+        ours, ref = bench_external(n, 5e7 if n >= 10**6 else 2e7)
         print(f"{n:>10} {ours:>12.3e} {ref:>12.3e} {ours / ref:>8.2f}x", flush=True)
     print()
     print("2. pairwise Gaussian kernel, pair-interactions/s")
     print(f"{'N':>10} {'pairs/s':>12}")
     for n in [1000, 2000, 5000, 10000, 20000]:
-        print(f"{n:>10} {bench_pairwise(n, max(1, int(4e9 // (n * n)))):>12.3e}", flush=True)
+        print(f"{n:>10} {bench_pairwise(n, max(1, int(2e9 // (n * n)))):>12.3e}", flush=True)
     print()
     print("3. mesh Gaussian kernel (width 0.3) + double well, particle-steps/s")
     print(f"{'N':>10} {'cells':>7} {'particles':>12}")
     for n in [10**5, 10**6] + big:
-        rate, cells = bench_mesh(n, 1e8 if n >= 10**6 else 5e7)
+        rate, cells = bench_mesh(n, 5e7 if n >= 10**6 else 2e7)
         print(f"{n:>10} {cells:>7} {rate:>12.3e}", flush=True)
     print()
     print("4. peak memory (maxrss) of a kinetic run, subprocess")

@@ -28,10 +28,14 @@ any number of Numba threads.
 
 Two compiled paths:
 
-* no interaction — particles are independent: ``prange`` over blocks of 2048 particles,
-  with the time loop inside each block (the block stays in cache for the whole chunk);
-* with interaction — time loop outside; per step the mean-field force
-  (exact / pairwise / mesh, :mod:`particles.interaction`) then a ``prange`` update.
+* streaming (default) — time loop outside; per step the mean-field set-up (exact mean,
+  pairwise forces or the mesh field, :mod:`particles.interaction`) then one ``prange``
+  update over particles (two for BAOAB);
+* blocked (no interaction and N < 10⁵) — ``prange`` over blocks of 2048 particles with
+  the time loop inside each block: one parallel region per chunk instead of per step,
+  which matters when a step is only tens of microseconds. (For large N the streaming
+  kernels are faster here: Numba optimises the flat ``prange`` body better, measured
+  ≈ 7 vs 14 ns per particle-step on one thread.)
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ __all__ = ["simulate", "ParticleSolution", "SCHEMES", "Scheme", "Euler", "BAOAB"
 
 SCHEME_EULER = 0
 SCHEME_BAOAB = 1
-BLOCK = 2048            # particles per block in the independent path (even)
+BLOCK = 2048            # particles per block in the blocked independent path
+BLOCKED_MAX_N = 100000  # below this, non-interacting runs use the blocked path
 CHUNK_WORK = 5.0e7      # particle-steps per compiled call between progress reports
 MAX_MIRRORS = 8
 
@@ -594,8 +599,10 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
     common = (gamma, lam, fkind, coeffs, table, tlo, tinvh, lo, hi)
     iargs = (method, kappa, ikind, iparams, itable) + tuple(margs)
 
+    use_blocks = method == METHOD_NONE and n < BLOCKED_MAX_N
+
     def advance(xa, va, Fa, Ga, n_steps, h, h_last, step0):
-        if method == METHOD_NONE:
+        if use_blocks:
             return _advance_independent(xa, va, Fa, kinetic, sch.code, n_steps, h, h_last,
                                         step0, key, *common)
         return _advance_coupled(xa, va, Fa, Ga, kinetic, sch.code, n_steps, h, h_last, step0,
