@@ -266,3 +266,33 @@ def test_bit_identical_across_thread_counts(rng, case):
     finally:
         numba.set_num_threads(old)
     assert out[0] == out[1]
+
+
+@pytest.mark.slow
+def test_bit_identical_across_processes_with_thread_counts():
+    """Fresh processes with NUMBA_NUM_THREADS = 1 and 2 give the same bytes (sha256 of the
+    final x and v of a non-interacting euler run and a BAOAB mesh run)."""
+    import os
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, hashlib\n"
+        "from particles.forces import Polynomial\n"
+        "from particles.interaction import GaussianKernel\n"
+        "from particles.simulate import simulate\n"
+        "r = np.random.default_rng(0); x0 = r.uniform(-2, 2, 20001); v0 = r.normal(0, 1, 20001)\n"
+        "h = hashlib.sha256()\n"
+        "for kw in (dict(), dict(scheme='baoab', interaction=GaussianKernel(0.5, 0.5),"
+        " interaction_method='mesh')):\n"
+        "    s = simulate(x0, v0, grad_potential=Polynomial([0, -1, 0, 1]), temperature=0.6,"
+        " dt=0.02, snapshots=[0.5], domain=(-2.5, 2.5), seed=4, **kw)\n"
+        "    h.update(s.x.tobytes()); h.update(s.v.tobytes())\n"
+        "print(h.hexdigest())\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digests = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads, PYTHONPATH=root)
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root,
+                             capture_output=True, text=True, check=True)
+        digests.append(out.stdout.strip().splitlines()[-1])
+    assert digests[0] == digests[1]
