@@ -139,7 +139,9 @@ def test_diverging_run_stops_and_keeps_snapshots(tmp_path):
 
 def test_compare_recomputes_stored_values(tmp_path):
     out = tmp_path / "c.h5"
-    cfg = cfgmod.load(small_config(tmp_path, n=3000))
+    # a small EMD subsample and few projections keep this test quick
+    cfg = cfgmod.load(small_config(tmp_path, n=3000,
+                                   extra="[compare]\nemd_subsample = 200\nn_projections = 50\n"))
     first = run(cfg, output=out, progress=False).compare
     proc = _vfp("compare", str(out))
     assert proc.returncode == 0, proc.stderr
