@@ -29,12 +29,13 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from . import implicit as IMP
 from . import kernels as K
 from .convolution import Convolver, fft_tables
 from .grid import Axis
 
 __all__ = ["KineticProblem", "OverdampedProblem", "solve", "GridSolution", "SCHEMES", "Scheme",
-           "Upwind", "MUSCL", "free_energy", "boundary_mass"]
+           "Upwind", "MUSCL", "SGImplicit", "free_energy", "boundary_mass"]
 
 #: boundary-mass fraction above which the run's message warns that the domain is too small
 BOUNDARY_WARN = 1e-6
@@ -159,6 +160,10 @@ class Scheme:
     max_cfl: float = 0.0
     default_cfl: float = 0.0
     kernel: int = -1
+    #: regimes the scheme supports
+    regimes: tuple = ("kinetic", "overdamped")
+    #: True for implicit schemes: ``solve(..., dt=...)`` accepted, diffusion does not limit Δt
+    implicit: bool = False
 
 
 class Upwind(Scheme):
@@ -199,8 +204,33 @@ class MUSCL(Scheme):
     kernel = K.MUSCL
 
 
+class SGImplicit(Scheme):
+    """Scharfetter–Gummel (Chang–Cooper) exponentially fitted fluxes, implicit TR-BDF2.
+
+    Overdamped only. The drift is the difference quotient of Φ = V + W * ρ at the centres,
+    so the discrete Gibbs state ρ_i ∝ exp(−Φ_i/λ) is an exact fixed point. One tridiagonal
+    (Thomas) factorisation per step (none when there is no interaction and Δt is constant),
+    two solves; the interaction by a predictor–corrector (twice the work). Second order in
+    space and time. Positive for every Δt: a TR-BDF2 step with a negative value is redone by
+    backward Euler (an M-matrix solve, positive unconditionally). See :mod:`grids.implicit`.
+
+    Step: ``solve(..., dt=...)`` splits each snapshot interval into equal steps of at most
+    dt; without dt, Δt = c · h / max(max_face |∂xΦ|, λ/L) with c = ``cfl``, an advective
+    Courant number that bounds the *time error*, not stability (any c > 0 is stable and
+    positive, hence ``max_cfl = inf``).
+    """
+
+    name = "sg_implicit"
+    order = 2
+    max_cfl = math.inf
+    default_cfl = 4.0
+    kernel = IMP.SG_IMPLICIT
+    regimes = ("overdamped",)
+    implicit = True
+
+
 #: registry of scheme names
-SCHEMES = {"upwind": Upwind, "muscl": MUSCL}
+SCHEMES = {"upwind": Upwind, "muscl": MUSCL, "sg_implicit": SGImplicit}
 
 
 def _resolve_scheme(scheme):
@@ -215,7 +245,7 @@ def _resolve_scheme(scheme):
         cls = type(scheme)
     else:
         raise TypeError(f"scheme must be a name in SCHEMES or a Scheme subclass, got {scheme!r}")
-    if cls.kernel not in (K.UPWIND, K.MUSCL):
+    if cls.kernel not in (K.UPWIND, K.MUSCL, IMP.SG_IMPLICIT):
         raise ValueError(f"scheme {cls.__name__} has no compiled kernel (kernel={cls.kernel!r})")
     return cls
 
@@ -329,9 +359,18 @@ class _Overdamped:
             problem, 0.5 * x.h)
         self.h = x.h
         self.lam = float(problem.temperature)
+        self.length = x.hi - x.lo
+        self.fixed_dt = 0.0                       # implicit schemes: user step (0: rule)
+        self.counters = np.zeros(2, dtype=np.int64)  # implicit: fallback steps, factorisations
 
     def advance(self, kernel, r, g, cfl, t, t_stop, sample_first, sample_at_stop, n_max, step,
                 every, diag):
+        if kernel == IMP.SG_IMPLICIT:
+            return IMP.sg_advance(r, g, self.Vc, bool(self.has_int), self.wkhat, self.tw,
+                                  self.rev, float(self.h), self.lam, float(self.length),
+                                  float(cfl), float(self.fixed_dt), float(t), float(t_stop),
+                                  bool(sample_first), bool(sample_at_stop), int(n_max),
+                                  int(step), int(every), diag, self.counters)
         return K.overdamped_advance(int(kernel), r, g, self.Vpf, self.Vc, bool(self.has_int),
                                     self.khat, self.wkhat, self.tw, self.rev, float(self.h),
                                     self.lam, float(cfl), float(t), float(t_stop),
@@ -382,6 +421,24 @@ def warm_up(kinetic: bool = True) -> float:
         diag = np.empty((8, K.N_DIAG))
         packed.advance(kernel, f, np.empty_like(f), 0.1, 0.0, 1e-3, True, True, 2, 0, 1, diag)
     _WARM.add(key)
+    return time.perf_counter() - t0
+
+
+def _warm_up_implicit() -> float:
+    """Compile (or load) the kernels of :class:`SGImplicit`; returns seconds."""
+    if "sg_implicit" in _WARM:
+        return 0.0
+    t0 = time.perf_counter()
+    prob = OverdampedProblem(Axis(-2.0, 2.0, 6), 1.0, _sq, _lin, _sq, _lin)
+    for p in (prob, OverdampedProblem(prob.x, 1.0, _sq, _lin)):
+        packed = _pack(p)
+        for fixed in (0.0, 1e-4):
+            packed.fixed_dt = fixed
+            r = np.full(p.shape, 0.25)
+            diag = np.empty((8, K.N_DIAG))
+            packed.advance(IMP.SG_IMPLICIT, r, np.empty_like(r), 0.1, 0.0, 1e-3, True, True, 2,
+                           0, 1, diag)
+    _WARM.add("sg_implicit")
     return time.perf_counter() - t0
 
 
@@ -456,7 +513,7 @@ _DIAG_KEYS = ("t", "dt", "mass", "min", "boundary_mass", "free_energy")
 
 
 def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics_every=10,
-          on_snapshot=None, on_progress=None, check_cfl=True) -> GridSolution:
+          on_snapshot=None, on_progress=None, check_cfl=True, dt=None) -> GridSolution:
     """Solve a kinetic or overdamped problem from t = 0 to ``snapshots[-1]``.
 
     Parameters
@@ -467,7 +524,8 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
     snapshots : array_like, shape (n_snap,)
         Strictly increasing times in [0, t_end]; ``t_end = snapshots[-1]``.
     scheme : str or Scheme subclass
-        ``"upwind"`` (default) or ``"muscl"``, see :data:`SCHEMES`.
+        ``"upwind"`` (default), ``"muscl"`` or (overdamped) ``"sg_implicit"``, see
+        :data:`SCHEMES`.
     cfl : float, optional
         CFL number c of the step rule; default ``scheme.default_cfl``. Must lie in
         ``(0, scheme.max_cfl]`` unless ``check_cfl=False``.
@@ -479,6 +537,9 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         Called after every compiled chunk of steps.
     check_cfl : bool
         Reject ``cfl > scheme.max_cfl`` (set False to force a possibly unstable run).
+    dt : float, optional
+        Implicit schemes only (``"sg_implicit"``): largest time step; every interval between
+        snapshots is split into equal steps of at most ``dt`` (``cfl`` is then unused).
 
     Returns
     -------
@@ -509,6 +570,15 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         raise ValueError(f"snapshots must be finite, >= 0 and strictly increasing, got {snaps}")
     packed = _pack(problem)
     kinetic = isinstance(problem, KineticProblem)
+    regime = "kinetic" if kinetic else "overdamped"
+    if regime not in cls.regimes:
+        raise ValueError(f"scheme {cls.name!r} supports only the {', '.join(cls.regimes)} "
+                         f"regime, not {regime}")
+    if dt is not None:
+        if not cls.implicit:
+            raise ValueError(f"dt is only accepted by implicit schemes, not {cls.name!r} "
+                             f"(explicit steps follow the CFL rule)")
+        packed.fixed_dt = _positive("dt", dt)
     state = np.array(initial, dtype=np.float64, order="C", copy=True)
     if state.shape != problem.shape:
         raise ValueError(f"initial has shape {state.shape}, expected {problem.shape}")
@@ -518,6 +588,8 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         raise ValueError(f"initial density is negative (min {state.min():.3g})")
 
     compile_time = warm_up(kinetic)
+    if cls.kernel == IMP.SG_IMPLICIT:
+        compile_time += _warm_up_implicit()
     t_start = time.perf_counter()
     spare = np.empty_like(state)
     n_max = max(1, int(_CHUNK_WORK / packed.cells))
@@ -571,6 +643,8 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
     max_bm = float(np.nanmax(bm)) if bm.size and np.any(np.isfinite(bm)) else float("nan")
     if status == 0:
         message = f"finished at t={t:.6g} after {step} steps"
+        if cls.implicit:
+            message += f" ({int(packed.counters[0])} backward-Euler fallback steps)"
         if max_bm > BOUNDARY_WARN:
             message += (f"; warning: up to {max_bm:.2e} of the mass sat in the outermost cells,"
                         f" the domain may be too small")
