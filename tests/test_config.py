@@ -139,3 +139,26 @@ def test_bad_config_subprocess_no_traceback(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "grid.x.cells" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_mesh_too_coarse_for_kernel(tmp_path, capsys):
+    text = GOOD.replace('interaction = { kind = "quadratic", kappa = 0.5 }',
+                        'interaction = { kind = "gaussian", strength = 1.0, width = 0.2 }')
+    text = text.replace('interaction = "auto"', 'interaction = "mesh"\nmesh_cells = 16')
+    path = tmp_path / "coarse.toml"
+    path.write_text(text)
+    code = main(["run", str(path), "-o", str(tmp_path / "out.h5"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "particles.mesh_cells" in err, err
+
+
+def test_small_domain_warns(tmp_path, capsys):
+    # std 0.3 around 1.5 on [-1, 2.5]: mass reaches the outermost cells
+    text = GOOD.split("[particles]")[0].replace("min = -6.0, max = 6.0, cells = 32 }\nv",
+                                                "min = -1.0, max = 2.5, cells = 32 }\nv")
+    path = tmp_path / "small.toml"
+    path.write_text(text)
+    code = main(["run", str(path), "-o", str(tmp_path / "out.h5"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "domain is too small" in err

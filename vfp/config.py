@@ -514,9 +514,28 @@ def validate(cfg: Config) -> Config:
                                              "{ min, max } when there is no [grid]")
         if cfg.grid is not None and p.x is not None and (p.x.min, p.x.max) != (cfg.grid.x.min, cfg.grid.x.max):
             raise ConfigError("particles.x", "must match grid.x when both are given")
+        if p.mesh_cells is not None and m.interaction is not None:
+            _check_mesh(cfg, p)
     if cfg.compares and cfg.compare is None:
         cfg.compare = CompareConfig()
     return cfg
+
+
+def _check_mesh(cfg, p):
+    """Reject a particle mesh too coarse for the interaction kernel before any work."""
+    from particles.interaction import check_mesh
+
+    from .run import particle_forces
+
+    axis = p.x if p.x is not None else cfg.grid.x
+    _, spec = particle_forces(cfg.model.potential, cfg.model.interaction, axis.min, axis.max)
+    if getattr(spec, "resolution", None) is None:
+        return  # exact mean form (quadratic kernel): no mesh is used
+    try:
+        check_mesh(spec, axis.min, axis.max, p.mesh_cells)
+    except ValueError as exc:
+        raise ConfigError("particles.mesh_cells",
+                          str(exc).removeprefix("particles.mesh_cells: ")) from None
 
 
 def loads(text: str, source: str | None = None) -> Config:
