@@ -181,8 +181,10 @@ def _trbdf2(r0, dp, dm, dt, cp, inv, tmp, out):
     for i in range(n):
         tmp[i] = r0[i] + c * tmp[i]
     thomas_solve(dp, c, cp, inv, tmp, tmp)
+    # a − b = 1 exactly (b = a − 1 is exact in floating point), else the mass drifts by
+    # the rounding of (1 − γ)²/(γ(2 − γ)) every step
     a = 1.0 / (GAMMA * (2.0 - GAMMA))
-    b = (1.0 - GAMMA) ** 2 * a
+    b = a - 1.0
     for i in range(n):
         tmp[i] = a * tmp[i] - b * r0[i]
     thomas_solve(dp, c, cp, inv, tmp, out)
@@ -386,7 +388,7 @@ def _trbdf2_numpy(r0, L, dt):
     M = np.eye(n) - c * L
     rg = np.linalg.solve(M, r0 + c * (L @ r0))
     a = 1.0 / (GAMMA * (2.0 - GAMMA))
-    b = (1.0 - GAMMA) ** 2 * a
+    b = a - 1.0
     return np.linalg.solve(M, a * rg - b * r0)
 
 
