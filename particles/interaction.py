@@ -92,7 +92,7 @@ class GaussianKernel:
 
     def __post_init__(self):
         if not (float(self.width) > 0.0):
-            raise ValueError(f"particles.interaction: GaussianKernel width must be > 0 "
+            raise ValueError(f"model.interaction: GaussianKernel width must be > 0 "
                              f"(got {self.width})")
 
     @property
@@ -137,13 +137,13 @@ class TabulatedKernel:
     def __post_init__(self):
         v = np.asarray(self.values, dtype=np.float64)
         if v.ndim != 1 or v.size < 3 or v.size % 2 == 0:
-            raise ValueError("particles.interaction: TabulatedKernel needs an odd number "
+            raise ValueError("model.interaction: TabulatedKernel needs an odd number "
                              f"≥ 3 of nodes (got {v.size})")
         if not np.all(np.isfinite(v)):
-            raise ValueError("particles.interaction: TabulatedKernel values are not finite")
+            raise ValueError("model.interaction: TabulatedKernel values are not finite")
         R = float(self.half_width)
         if not R > 0:
-            raise ValueError(f"particles.interaction: half_width must be > 0 (got {R})")
+            raise ValueError(f"model.interaction: half_width must be > 0 (got {R})")
         v = np.ascontiguousarray(0.5 * (v - v[::-1]))
         object.__setattr__(self, "values", v)
         object.__setattr__(self, "half_width", R)
@@ -179,20 +179,22 @@ class TabulatedKernel:
 
 def as_interaction(interaction, lo, hi):
     """Normalise ``interaction``: None, a spec, or a vectorised W' callable (tabulated
-    with R = hi − lo)."""
+    with R = hi − lo, 2¹⁴ + 1 nodes; its scale is unknown, so the mesh default assumes
+    features down to (hi − lo)/256, i.e. 2048 cells)."""
     if interaction is None or isinstance(interaction, (Quadratic, GaussianKernel,
                                                        TabulatedKernel)):
         return interaction
     if callable(interaction):
-        return TabulatedKernel.from_callable(interaction, float(hi) - float(lo))
-    raise ValueError("particles.interaction: expected Quadratic, GaussianKernel, "
+        span = float(hi) - float(lo)
+        return TabulatedKernel.from_callable(interaction, span, resolution=span / 256.0)
+    raise ValueError("model.interaction: expected Quadratic, GaussianKernel, "
                      f"TabulatedKernel, a callable W' or None (got {type(interaction).__name__})")
 
 
 def resolve_method(interaction, method, n):
     """The method code actually used for ``interaction`` with ``n`` particles."""
     if method not in INTERACTION_METHODS:
-        raise ValueError(f"particles.interaction: unknown method {method!r} "
+        raise ValueError(f"particles.interaction: unknown {method!r} "
                          f"(choose from {', '.join(INTERACTION_METHODS)})")
     if interaction is None:
         return METHOD_NONE

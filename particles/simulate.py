@@ -569,7 +569,7 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
         raise ValueError(f"particles.scheme: {sch.name!r} needs the kinetic regime "
                          "(v0 is None, i.e. overdamped); use 'euler'")
     if interaction_method not in INTERACTION_METHODS:
-        raise ValueError(f"particles.interaction_method: unknown {interaction_method!r} "
+        raise ValueError(f"particles.interaction: unknown {interaction_method!r} "
                          f"(choose from {', '.join(INTERACTION_METHODS)})")
     force = as_force(grad_potential, lo, hi)
     inter = as_interaction(interaction, lo, hi)

@@ -202,10 +202,14 @@ def test_divergence_reported(rng):
     (dict(dt=2.0), "particles.dt:"),
     (dict(scheme="foo"), "particles.scheme: unknown 'foo' (choose from euler, baoab)"),
     (dict(scheme="baoab", v0=None), "particles.scheme:"),
-    (dict(interaction_method="fast"), "particles.interaction_method:"),
+    (dict(interaction_method="fast"),
+     "particles.interaction: unknown 'fast' (choose from pairwise, mesh, auto)"),
     (dict(interaction=GaussianKernel(1.0, 0.2), interaction_method="mesh", mesh_cells=10),
      "particles.mesh_cells:"),
-    (dict(interaction="nope"), "particles.interaction:"),
+    (dict(interaction="nope"), "model.interaction:"),
+    (dict(temperature=-1.0), "model.temperature:"),
+    (dict(gamma=0.0), "model.gamma:"),
+    (dict(domain=(2, -2)), "grid.x:"),
     (dict(x0=np.array([0.0, 9.0])), "initial:"),
     (dict(snapshots=[1.0, 0.5]), "time.snapshots:"),
     (dict(seed=1.5), "particles.seed:"),
@@ -296,3 +300,18 @@ def test_bit_identical_across_processes_with_thread_counts():
                              capture_output=True, text=True, check=True)
         digests.append(out.stdout.strip().splitlines()[-1])
     assert digests[0] == digests[1]
+
+
+def test_auto_method_selection(rng):
+    kw = dict(grad_potential=DW, temperature=0.5, dt=0.05, snapshots=[0.1], domain=(-4, 4),
+              seed=0)
+    small, big = rng.normal(0, 1, 5000), rng.normal(0, 1, 5001)
+    g = GaussianKernel(0.5, 0.4)
+    assert simulate(small, None, interaction=g, **kw).interaction_method == "pairwise"
+    s = simulate(big, None, interaction=g, **kw)
+    assert s.interaction_method == "mesh" and s.mesh_cells == 160    # h = width/8
+    assert simulate(big, None, interaction=Quadratic(1.0), interaction_method="pairwise",
+                    **kw).interaction_method == "exact"
+    assert simulate(big, None, **kw).interaction_method == "none"
+    with pytest.raises(ValueError, match="^model.interaction:"):
+        GaussianKernel(1.0, 0.0)
