@@ -305,7 +305,7 @@ def test_bit_identical_across_processes_with_thread_counts():
 def test_auto_method_selection(rng):
     kw = dict(grad_potential=DW, temperature=0.5, dt=0.05, snapshots=[0.1], domain=(-4, 4),
               seed=0)
-    small, big = rng.normal(0, 1, 5000), rng.normal(0, 1, 5001)
+    small, big = rng.uniform(-3, 3, 5000), rng.uniform(-3, 3, 5001)
     g = GaussianKernel(0.5, 0.4)
     assert simulate(small, None, interaction=g, **kw).interaction_method == "pairwise"
     s = simulate(big, None, interaction=g, **kw)
