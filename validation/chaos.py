@@ -77,7 +77,8 @@ def slope_fit(ns, values, *, n_boot=2000, level=0.95, seed=0):
         ``mean``, ``sem``, ``count`` (n_N, n_t): mean over the finite seeds, its standard
         error (NaN with one seed) and the number of seeds; ``slope``, ``intercept``,
         ``slope_lo``, ``slope_hi`` (n_t,). The slope is NaN at a time where fewer than
-        two N have a positive mean; the interval is NaN where fewer than half the
+        two N have a finite mean or any finite mean is ≤ 0 (a noise-dominated estimator
+        such as the k-NN KL near 0, for which a power law means nothing); the interval is NaN where fewer than half the
         bootstrap resamples have a positive mean at every used N.
     """
     ns = np.asarray(ns, dtype=float)
@@ -112,8 +113,8 @@ def slope_fit(ns, values, *, n_boot=2000, level=0.95, seed=0):
             with np.errstate(invalid="ignore", divide="ignore"):
                 boot[i] = np.where(c > 0, np.where(ok, sample, 0.0).sum(axis=1) / c, np.nan)
     for j in range(n_t):
-        use = np.isfinite(mean[:, j]) & (mean[:, j] > 0)
-        if use.sum() < 2:
+        use = np.isfinite(mean[:, j])
+        if use.sum() < 2 or np.any(mean[use, j] <= 0):
             continue
         s, b = _ols_slope(logn[use], np.log(mean[use, j]))
         slope[j], icpt[j] = s, b

@@ -1,4 +1,4 @@
-"""Command line: ``vfp run | compare | plot | info``.
+"""Command line: ``vfp run | compare | plot | info | sweep | freeenergy``.
 
 Exit codes: 0 success; 1 the run stopped (diverged); 2 a bad config or file (one line on
 stderr, no traceback); 130 interrupted by Ctrl-C (the file keeps every finished snapshot).
@@ -48,6 +48,30 @@ def _parser():
 
     i = sub.add_parser("info", help="summarise a run file")
     i.add_argument("file", help="HDF5 run file")
+
+    s = sub.add_parser("sweep", help="particles for every (N, seed) against one grid "
+                                     "solve: errors against N and t, fitted slopes")
+    s.add_argument("config", help="TOML config file (needs [grid] and [particles])")
+    s.add_argument("--n", help="comma-separated particle numbers, e.g. 1000,10000,100000 "
+                               "(default: particles.n/1000 … particles.n by factors of 10)")
+    s.add_argument("--seeds", type=int, default=8, help="seeds per N (default 8)")
+    s.add_argument("-o", "--output", help="sweep file (default runs/<config>_sweep.h5)")
+    s.add_argument("--workers", type=int, help="local worker processes (default: one per "
+                                               "core; 1 runs in this process)")
+    s.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the tasks on this Dask scheduler (needs vfp[dask])")
+    s.add_argument("--resume", action="store_true",
+                   help="keep the finished tasks of the output file, run the missing ones")
+    s.add_argument("--metrics", help="comma-separated metric names (default: all but w2_emd)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--plots", metavar="DIR", help="also write the sweep figures to DIR")
+
+    fe = sub.add_parser("freeenergy", help="free-energy gap L(mu_t) - L(mu*) against t of "
+                                           "run files (e.g. overdamped and kinetic)")
+    fe.add_argument("files", nargs="+", help="HDF5 run files (grid and/or particles)")
+    fe.add_argument("-o", "--output", default="freeenergy.png", help="PNG file")
+    fe.add_argument("--entropy-subsample", type=int, default=200000,
+                    help="particles used by the k-NN entropy (default 200000)")
     return p
 
 
@@ -93,8 +117,15 @@ def _cmd_compare(args):
 
 def _cmd_plot(args):
     from .plots import plot_run
+    from .sweep import is_sweep_file
 
     out = args.output or str(Path(args.file).with_suffix("")) + "_plots"
+    if is_sweep_file(args.file):
+        from .sweep_plots import plot_sweep
+
+        for path in plot_sweep(args.file, out):
+            print(path)
+        return EXIT_OK
     for path in plot_run(args.file, out):
         print(path)
     return EXIT_OK
@@ -107,6 +138,28 @@ def _cmd_info(args):
     return EXIT_OK
 
 
+def _cmd_sweep(args):
+    from .sweep import SweepError
+
+    try:
+        from .sweep_cli import cmd_sweep
+
+        return cmd_sweep(args)
+    except SweepError as exc:
+        return _fail(str(exc))
+
+
+def _cmd_freeenergy(args):
+    from .freeenergy import FreeEnergyError, plot_free_energy
+
+    try:
+        print(plot_free_energy(args.files, args.output,
+                               entropy_subsample=args.entropy_subsample))
+    except FreeEnergyError as exc:
+        return _fail(str(exc))
+    return EXIT_OK
+
+
 def main(argv=None) -> int:
     """Entry point of the ``vfp`` console script; returns the exit code."""
     from .config import ConfigError
@@ -114,7 +167,8 @@ def main(argv=None) -> int:
 
     args = _parser().parse_args(argv)
     handler = {"run": _cmd_run, "compare": _cmd_compare, "plot": _cmd_plot,
-               "info": _cmd_info}[args.command]
+               "info": _cmd_info, "sweep": _cmd_sweep,
+               "freeenergy": _cmd_freeenergy}[args.command]
     try:
         return handler(args)
     except (ConfigError, StoreError) as exc:

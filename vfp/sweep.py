@@ -693,7 +693,7 @@ def run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, scheduler=None, cl
         old = read_sweep(path)
         if str(old.attrs.get("config", "")) != cfg.text:
             raise SweepError("--resume", f"{path} was made with a different config")
-        if list(old.metrics) != keys:
+        if set(old.metrics) != set(keys):
             raise SweepError("--resume", f"{path} holds other metrics ({old.attrs.get('metrics')})")
         missing_n = sorted(set(old.ns.tolist()) - set(ns))
         if missing_n:
