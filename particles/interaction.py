@@ -474,8 +474,8 @@ class MeshPlan:
 def check_mesh(interaction, lo, hi, cells):
     """Validate a mesh size for ``interaction`` on [lo, hi]; return M."""
     if cells is None:
-        return default_mesh_cells(interaction, lo, hi)
-    if int(cells) != cells or cells < 2:
+        cells = default_mesh_cells(interaction, lo, hi)
+    if isinstance(cells, bool) or int(cells) != cells or cells < 2:
         raise ValueError(f"particles.mesh_cells: must be an integer ≥ 2 (got {cells!r})")
     h = (hi - lo) / int(cells)
     if h > 0.5 * interaction.resolution:
