@@ -31,14 +31,19 @@ __all__ = [
     "load",
     "loads",
     "validate",
-    "GRID_SCHEMES",
+    "grid_schemes",
     "PARTICLE_SCHEMES",
     "PARTICLE_INTERACTIONS",
     "COMPARE_METRICS",
 ]
 
-GRID_SCHEMES = {"upwind": 1.0, "muscl": 0.5}          # name -> largest positive cfl
-GRID_DEFAULT_CFL = {"upwind": 0.9, "muscl": 0.45}
+
+def grid_schemes() -> dict:
+    """The grid solver's scheme registry (name → Scheme class with max_cfl, regimes...)."""
+    from grids.solver import SCHEMES
+
+    return SCHEMES
+
 PARTICLE_SCHEMES = ("euler", "baoab")
 PARTICLE_INTERACTIONS = ("auto", "pairwise", "mesh")
 COMPARE_METRICS = ("w2_x", "w2_v", "sw2", "w2_emd", "kl_knn", "kl_binned", "tv", "mean", "cov")
@@ -115,11 +120,13 @@ class GridConfig:
     scheme: str = "upwind"
     cfl: float | None = None
     diagnostics_every: int = 10
+    dt: float | None = None           # implicit schemes only: largest time step
 
     def effective_cfl(self) -> float:
         if self.cfl is not None:
             return self.cfl
-        return GRID_DEFAULT_CFL.get(self.scheme, 0.5) if isinstance(self.scheme, str) else 0.5
+        scheme = grid_schemes().get(self.scheme) if isinstance(self.scheme, str) else self.scheme
+        return scheme.default_cfl
 
 
 @dataclass
@@ -284,7 +291,7 @@ _ALLOWED = {
     "model": ("regime", "gamma", "temperature", "potential", "interaction"),
     "initial": ("kind", "mean", "std", "weights", "means", "stds"),
     "time": ("t_end", "snapshots"),
-    "grid": ("x", "v", "scheme", "cfl", "diagnostics_every"),
+    "grid": ("x", "v", "scheme", "cfl", "diagnostics_every", "dt"),
     "particles": ("n", "dt", "scheme", "interaction", "seed", "mesh_cells", "store", "x"),
     "compare": ("metrics", "n_projections", "emd_subsample", "noise_floor", "seed"),
     "output": ("path",),
@@ -416,14 +423,24 @@ def _grid(t: _Table, kinetic: bool) -> GridConfig:
     for name, axis in (("x", x), ("v", v)):
         if axis is not None and axis.cells is None:
             raise ConfigError(t.key(f"{name}.cells"), "missing (required)")
-    scheme = t.string("scheme", "upwind", choices=tuple(GRID_SCHEMES))
+    schemes = grid_schemes()
+    scheme = t.string("scheme", "upwind", choices=tuple(schemes))
+    regime = "kinetic" if kinetic else "overdamped"
+    if regime not in schemes[scheme].regimes:
+        raise ConfigError(t.key("scheme"), f"{scheme!r} does not support regime {regime!r} "
+                                           f"(it supports {', '.join(schemes[scheme].regimes)})")
     cfl = t.number("cfl")
-    if cfl is not None and not 0.0 < cfl <= GRID_SCHEMES[scheme]:
-        raise ConfigError(t.key("cfl"), f"must be in (0, {GRID_SCHEMES[scheme]:g}] for scheme "
-                                        f"{scheme!r} (got {cfl:g})")
+    limit = schemes[scheme].max_cfl
+    if cfl is not None and not 0.0 < cfl <= limit:
+        raise ConfigError(t.key("cfl"), f"must be in (0, {limit:g}] for scheme {scheme!r} "
+                                        f"(got {cfl:g})")
     every = t.integer("diagnostics_every", 10, minimum=1)
+    dt = t.number("dt", positive=True)
+    if dt is not None and not schemes[scheme].implicit:
+        raise ConfigError(t.key("dt"), f"only for implicit schemes; {scheme!r} chooses its "
+                                       "step from cfl")
     t.done()
-    return GridConfig(x=x, v=v, scheme=scheme, cfl=cfl, diagnostics_every=every)
+    return GridConfig(x=x, v=v, scheme=scheme, cfl=cfl, diagnostics_every=every, dt=dt)
 
 
 def _particles(t: _Table, kinetic: bool, t_end: float) -> ParticlesConfig:

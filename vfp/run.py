@@ -311,7 +311,7 @@ def _run_grid(cfg, problem, initial, times, writer, result, grid_states, progres
     try:
         sol = solve(problem, initial, times, scheme=cfg.grid.scheme, cfl=cfg.grid.effective_cfl(),
                     diagnostics_every=cfg.grid.diagnostics_every, on_snapshot=on_snapshot,
-                    on_progress=bar, check_cfl=check_cfl)
+                    on_progress=bar, check_cfl=check_cfl, dt=cfg.grid.dt)
     finally:
         bar.close()
     result.grid = sol
