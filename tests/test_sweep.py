@@ -253,13 +253,13 @@ def test_exact_n_particle_reference_matches_monte_carlo(regime, rng):
     the Euler–Maruyama covariance recursion Σ ← BΣBᵀ + ηQ, B = I + ηA."""
     a, kappa, lam, t = 1.0, 1.0, 0.5, 1.0
     if regime == "overdamped":
-        n, gamma, dt, reps = 3, None, 0.0025, 40000
+        n, gamma, dt, reps = 3, None, 0.005, 20000
         var0, cov0 = 0.25, None
         d = n
         cov_init = var0 * np.eye(n)
         mean_init = np.full(n, 0.5)
     else:
-        n, gamma, dt, reps = 2, 1.0, 0.0025, 40000
+        n, gamma, dt, reps = 2, 1.0, 0.005, 20000
         var0, cov0 = None, np.diag([0.25, 0.5])
         d = 2 * n
         cov_init = np.kron(np.eye(n), cov0)
@@ -271,7 +271,7 @@ def test_exact_n_particle_reference_matches_monte_carlo(regime, rng):
     B = np.eye(d) + dt * A
     cov_em = cov_init.copy()
     for _ in range(steps):
-        z = z @ B.T + rng.standard_normal((reps, d)) * root_q
+        z = np.einsum("rj,ij->ri", z, B) + rng.standard_normal((reps, d)) * root_q
         cov_em = B @ cov_em @ B.T + dt * Q
     exact = chaos.n_particle_covariance(t, n, a, kappa, lam, var0=var0, cov0=cov0, gamma=gamma)
     sample = np.cov(z, rowvar=False)
@@ -403,3 +403,17 @@ def test_cli_sweep_runs_and_resumes(tmp_path):
         assert "least squares" in f["sweep/summary"].attrs["method"]
     proc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "0 tasks run, 4 kept" in proc.stderr
+
+
+def test_example_configs():
+    od = cfgmod.load(ROOT / "examples" / "compare_overdamped.toml")
+    kin = cfgmod.load(ROOT / "examples" / "compare_kinetic.toml")
+    assert (od.model.regime, kin.model.regime) == ("overdamped", "kinetic")
+    x = np.linspace(-3, 3, 13)
+    assert od.model.temperature == kin.model.temperature
+    np.testing.assert_allclose(od.model.potential.value(x), kin.model.potential.value(x))
+    np.testing.assert_allclose(od.model.interaction.value(x), kin.model.interaction.value(x))
+    harmonic = cfgmod.load(ROOT / "examples" / "sweep_harmonic.toml")
+    params = sw.exact_reference_params(harmonic)
+    assert params == {"a": 1.0, "kappa": 1.0, "temperature": 0.5, "var0": pytest.approx(0.09)}
+    assert sw.exact_reference_params(od) is None

@@ -114,7 +114,7 @@ def free_energy_curves(path, *, entropy_subsample=200_000, seed=0) -> dict:
         n_used = min(n_used, entropy_subsample or n_used)
         out.update(particle_t=run.particle_t[:len(values)], particle_F=np.array(values),
                    particle_gap=np.array(values) - f_star, F_star=f_star,
-                   particle_spread=1.28 * m.temperature / np.sqrt(n_used))
+                   particle_spread=1.28 * m.temperature / np.sqrt(n_used), particle_n=n_used)
     if "grid_t" not in out and "particle_t" not in out:
         raise FreeEnergyError(f"{path}: no grid diagnostics or particle snapshots")
     return out
@@ -126,6 +126,7 @@ def figure_free_energy(curves):
     FigureCanvasAgg(fig)
     ax_log, ax_lin = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     t_max = 0.0
+    spreads = set()
     for k, c in enumerate(curves):
         colour = COLOURS.get(c["regime"], f"C{k + 1}")
         name = c["regime"]
@@ -141,8 +142,12 @@ def figure_free_energy(curves):
                         mfc="none", label=f"{name}: particles (k-NN entropy)")
             ax_lin.plot(c["particle_t"], gap, "o", color=colour, mfc="none",
                         label=f"{name}: particles")
-            ax_log.axhline(c["particle_spread"], color=colour, ls=":", lw=1,
-                           label=f"{name}: particle estimator spread")
+            spread = round(float(c["particle_spread"]), 12)
+            if spread not in spreads:
+                spreads.add(spread)
+                ax_log.axhline(spread, color=colour if len(curves) == 1 else "0.4", ls=":",
+                               lw=1, label=f"particle estimator spread 1.28λ/√n "
+                                           f"({name}, n = {c['particle_n']:,})")
             t_max = max(t_max, c["particle_t"][-1])
     ax_log.set_yscale("log")
     ax_log.set_title("free-energy gap L(μ_t) − L(μ*) (log scale)")
