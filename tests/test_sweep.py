@@ -219,12 +219,16 @@ def test_dask_equals_local(tmp_path, kinetic_serial):
     distributed = pytest.importorskip("dask.distributed")
     cfg, serial = kinetic_serial
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        res = sw.run_sweep(cfg, SMALL_NS, SMALL_SEEDS, tmp_path / "dask.h5", client=client,
-                           progress=False, n_boot=200)
+                                  dashboard_address=None) as cluster:
+        # through the scheduler address, as `vfp sweep --scheduler ADDRESS` does
+        res = sw.run_sweep(cfg, SMALL_NS, SMALL_SEEDS, tmp_path / "dask.h5",
+                           scheduler=cluster.scheduler_address, progress=False, n_boot=200)
+        with distributed.Client(cluster) as client:
+            again = sw.run_sweep(cfg, SMALL_NS[:1], 1, tmp_path / "dask1.h5", client=client,
+                                 progress=False, n_boot=200)
     assert res.engine == "dask" and res.done.all()
     _same(res.metrics, serial.metrics)
+    assert np.array_equal(again.metrics["w2_x"][0, 0], serial.metrics["w2_x"][0, 0])
     assert "sw2_sq" in res.metrics and np.isfinite(res.metrics["sw2"]).all()
 
 

@@ -292,7 +292,9 @@ def _run_dask(shared, tasks, on_result, client):
     from dask.distributed import as_completed
 
     token = f"{os.getpid()}-{time.time_ns()}"
-    shared_f = client.scatter(shared, broadcast=True, hash=False)
+    # A one-element list, so the whole dict is one scattered object (a dict would be
+    # scattered key by key).
+    [shared_f] = client.scatter([shared], broadcast=True, hash=False)
     futures = [client.submit(run_task, shared_f, n, s, pure=False,
                              key=f"vfp-sweep-{n}-{s}-{token}") for n, s in tasks]
     try:
@@ -654,7 +656,8 @@ def run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, scheduler=None, cl
     workers : int, optional
         Local worker processes (default: one per core); 1 runs in this process.
     scheduler : str, optional
-        Address of a running Dask scheduler (``tcp://host:port``).
+        Address of a running Dask scheduler (``tcp://host:port``); connected to before
+        any work starts.
     client : dask.distributed.Client, optional
         Use this client (e.g. on a ``LocalCluster``) instead of ``scheduler``.
     resume : bool
@@ -666,7 +669,25 @@ def run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, scheduler=None, cl
         Progress bar over tasks on stderr.
     n_boot : int
         Bootstrap resamples of the slope interval.
+
+    Returns
+    -------
+    SweepResult
     """
+    own_client = None
+    if client is None and scheduler is not None:
+        client = own_client = _dask_client(scheduler)
+    try:
+        return _run_sweep(cfg, ns, n_seeds, output, workers=workers, client=client,
+                          resume=resume, metrics=metrics, progress=progress, n_boot=n_boot)
+    finally:
+        if own_client is not None:
+            own_client.close()
+
+
+def _run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, client=None,
+               resume=False, metrics=None, progress=True, n_boot=2000) -> SweepResult:
+    """The body of :func:`run_sweep` (the client is already connected)."""
     cfgmod.validate(cfg)
     if cfg.grid is None or cfg.particles is None:
         raise SweepError("config", "a sweep needs both [grid] and [particles]")
@@ -756,20 +777,15 @@ def run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, scheduler=None, cl
 
     if client is not None:
         engine = "dask"
-    elif scheduler is not None:
-        engine = "dask"
     else:
         workers = workers or (os.cpu_count() or 1)
         workers = min(workers, max(1, len(tasks)))
         engine = "serial" if workers == 1 else f"processes({workers})"
     start = time.perf_counter()
     status = "finished"
-    own_client = None
     try:
         if tasks:
             if engine == "dask":
-                if client is None:
-                    client = own_client = _dask_client(scheduler)
                 _run_dask(shared, tasks, on_result, client)
             elif engine == "serial":
                 _run_serial(shared, tasks, on_result)
@@ -784,8 +800,6 @@ def run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, scheduler=None, cl
     finally:
         if bar is not None:
             bar.close()
-        if own_client is not None:
-            own_client.close()
         timings["tasks"] = time.perf_counter() - start
         values = writer.metrics()
         summary = summarise(ns, values, writer.fit_keys, n_boot=n_boot)
