@@ -126,7 +126,10 @@ class TabulatedKernel:
     half_width : float
         R.
     resolution : float, optional
-        Length scale a mesh must resolve (mesh spacing ≤ resolution/2); default R/8.
+        Length scale a mesh must resolve (mesh spacing ≤ resolution/2). The kernel's own
+        scale is unknown, so the default is conservative: R/64 (for R = hi − lo the default
+        mesh then has 512 cells and at least 128 are required). Pass the kernel's true
+        feature width to allow coarser meshes.
     """
 
     values: np.ndarray
@@ -147,7 +150,7 @@ class TabulatedKernel:
         v = np.ascontiguousarray(0.5 * (v - v[::-1]))
         object.__setattr__(self, "values", v)
         object.__setattr__(self, "half_width", R)
-        res = R / 8.0 if self.resolution is None else float(self.resolution)
+        res = R / 64.0 if self.resolution is None else float(self.resolution)
         object.__setattr__(self, "resolution", res)
         object.__setattr__(self, "inv_h", (v.size - 1) / (2.0 * R))
 
