@@ -387,11 +387,18 @@ def mesh_field(x, lo, inv_h, partial, rho, work, khat, twiddle, rev):
             k, f = cic_index(x[i], lo, inv_h, m)
             row[k] += 1.0 - f
             row[k + 1] += f
-    for c in prange(mp1):
-        s = 0.0
-        for b in range(nb):
-            s += partial[b, c]
-        rho[c] = s * inv_n
+    if mp1 * nb > 262144:       # large mesh: reduce the rows in parallel
+        for c in prange(mp1):
+            s = 0.0
+            for b in range(nb):
+                s += partial[b, c]
+            rho[c] = s * inv_n
+    else:                       # small mesh: serial (saves a parallel region per step)
+        for c in range(mp1):
+            s = 0.0
+            for b in range(nb):
+                s += partial[b, c]
+            rho[c] = s * inv_n
     for c in range(L):
         work[c] = rho[c] if c < mp1 else 0.0
     fft_inplace(work, twiddle, rev, False)
