@@ -47,6 +47,10 @@ def quad_wp(x):
     return 0.8 * x
 
 
+SG = ["sg_implicit", "sg2_implicit"]
+KERNEL = {"sg_implicit": IMP.SG_IMPLICIT, "sg2_implicit": IMP.SG2_IMPLICIT}
+
+
 def order(e_coarse, e_fine):
     return np.log2(e_coarse / e_fine)
 
@@ -75,17 +79,18 @@ def test_bernoulli_function():
         assert IMP.bernoulli(-v) == pytest.approx(IMP.bernoulli(v) + v, rel=1e-13)
 
 
-def test_rhs_and_thomas_match_numpy(rng):
+@pytest.mark.parametrize("fit", [False, True])
+def test_rhs_and_thomas_match_numpy(rng, fit):
     n, lam, h = 57, 0.3, 0.1
     phi = rng.normal(size=n) * 2
     r = rough_state(rng, n)
     dp, dm = np.empty(n), np.empty(n)
-    IMP.sg_coefficients(phi, lam, h, dp, dm)
+    IMP.sg_coefficients(phi, lam, h, dp, dm, fit)
     out = IMP.sg_apply(r, dp, dm, np.empty(n))
-    ref = IMP.sg_rhs_numpy(r, phi, lam, h)
+    ref = IMP.sg_rhs_numpy(r, phi, lam, h, fit)
     assert np.max(np.abs(out - ref)) <= 1e-12 * np.max(np.abs(ref))
     assert abs(out.sum()) <= 1e-12 * np.abs(out).sum()        # zero column sums
-    L = IMP.sg_matrix_numpy(phi, lam, h)
+    L = IMP.sg_matrix_numpy(phi, lam, h, fit)
     for c in (1e-4, 0.37, 50.0):
         cp, inv, x = np.empty(n), np.empty(n), np.empty(n)
         IMP.thomas_factor(dp, dm, c, cp, inv)
@@ -95,8 +100,9 @@ def test_rhs_and_thomas_match_numpy(rng):
         assert x.min() >= 0.0
 
 
+@pytest.mark.parametrize("scheme", SG)
 @pytest.mark.parametrize("interaction", [False, True])
-def test_full_step_matches_numpy(rng, interaction):
+def test_full_step_matches_numpy(rng, interaction, scheme):
     """One compiled step (fixed dt, predictor–corrector with W) against the dense twin."""
     x = Axis(-3.0, 3.5, 41)
     extra = (gauss_w, gauss_wp) if interaction else ()
@@ -104,12 +110,13 @@ def test_full_step_matches_numpy(rng, interaction):
     r0 = rough_state(rng, x.cells)
     dt = 0.01
     ref, fb = IMP.sg_step_numpy(r0, dwell(x.centres), 0.6, x.h, dt,
-                                w_table(p) if interaction else None)
+                                w_table(p) if interaction else None,
+                                fit=scheme == "sg2_implicit")
     packed = _pack(p)
     packed.fixed_dt = dt
     s = r0.copy()
     diag = np.empty((4, K.N_DIAG))
-    st, t, n, step, nd, dt_used, mn, mx = packed.advance(IMP.SG_IMPLICIT, s, np.empty_like(s),
+    st, t, n, step, nd, dt_used, mn, mx = packed.advance(KERNEL[scheme], s, np.empty_like(s),
                                                          1.0, 0.0, 10.0, False, True, 1, 0, 1,
                                                          diag)
     assert n == 1 and st == 1 and dt_used == dt
@@ -119,12 +126,13 @@ def test_full_step_matches_numpy(rng, interaction):
 
 # --- conservation and positivity --------------------------------------------------------
 
+@pytest.mark.parametrize("scheme", SG)
 @pytest.mark.parametrize("interaction", [False, True])
-def test_mass_conserved_and_positive_over_many_steps(interaction):
+def test_mass_conserved_and_positive_over_many_steps(interaction, scheme):
     extra = (quad_w, quad_wp) if interaction else ()
     p = OverdampedProblem(Axis(-3.0, 3.0, 48), 0.5, dwell, dwell_grad, *extra)
     r0 = cell_averages_1d(lambda y: gaussian_pdf_1d(y, 1.0, 0.16), p.x)
-    sol = solve(p, r0, [40.0], scheme="sg_implicit", dt=0.004, diagnostics_every=50)
+    sol = solve(p, r0, [40.0], scheme=scheme, dt=0.004, diagnostics_every=50)
     assert sol.success, sol.message
     assert sol.n_steps >= 10_000
     mass = sol.diagnostics["mass"]
@@ -135,16 +143,17 @@ def test_mass_conserved_and_positive_over_many_steps(interaction):
     assert np.all(np.diff(fe) <= 1e-12 * np.abs(fe).max())
 
 
+@pytest.mark.parametrize("scheme", SG)
 @pytest.mark.parametrize("lam", [1e-3, 0.02, 1.0])
 @pytest.mark.parametrize("dt", [1e-3, 0.1, 5.0])
-def test_positive_for_any_lambda_and_step(lam, dt):
+def test_positive_for_any_lambda_and_step(lam, dt, scheme):
     """Drift-dominated to diffusion-dominated, tiny to huge steps, rough data: min >= 0."""
     x = Axis(-6.0, 6.0, 60)
     p = OverdampedProblem(x, lam, dwell, dwell_grad, quad_w, quad_wp)
     r0 = np.zeros(x.cells)
     r0[[5, 17, 18, 40]] = [1.0, 3.0, 0.5, 2.0]
     r0 /= r0.sum() * x.h
-    sol = solve(p, r0, [0.5, 5.0], scheme="sg_implicit", dt=dt, diagnostics_every=1)
+    sol = solve(p, r0, [0.5, 5.0], scheme=scheme, dt=dt, diagnostics_every=1)
     assert sol.success, sol.message
     assert min(s.min() for s in sol.states) >= 0.0
     assert np.min(sol.diagnostics["min"]) >= 0.0
@@ -166,26 +175,28 @@ def test_fallback_used_and_positive_for_a_spike_with_a_huge_step():
 
 # --- discrete Gibbs state: fixed point to round-off ----------------------------------------
 
+@pytest.mark.parametrize("scheme", SG)
 @pytest.mark.parametrize("lam", [1e-3, 0.05, 0.5, 5.0])
 @pytest.mark.parametrize("dt", [None, 1e-3, 10.0])
-def test_discrete_gibbs_state_is_a_fixed_point(lam, dt):
+def test_discrete_gibbs_state_is_a_fixed_point(lam, dt, scheme):
     x = Axis(-2.5, 2.5, 101)
     p = OverdampedProblem(x, lam, dwell, dwell_grad)
     e = -dwell(x.centres) / lam
     g = np.exp(e - e.max())
     g /= g.sum() * x.h
-    sol = solve(p, g, [1.0, 20.0], scheme="sg_implicit", dt=dt)
+    sol = solve(p, g, [1.0, 20.0], scheme=scheme, dt=dt)
     assert sol.success, sol.message
     # relative to the largest value (cells where g underflows stay 0); round-off of the
     # Thomas solves accumulates as a random walk, at most ~1e-15 per step
     tol = (1e-12 + 1e-15 * sol.n_steps) * g.max()
     for s in sol.states:
         assert np.max(np.abs(s - g)) <= tol
-    one = solve(p, g, [min(dt or 1.0, 1.0)], scheme="sg_implicit", dt=dt).states[-1]
+    one = solve(p, g, [min(dt or 1.0, 1.0)], scheme=scheme, dt=dt).states[-1]
     assert np.max(np.abs(one - g)) <= 1e-12 * g.max()
 
 
-def test_self_consistent_discrete_state_is_a_fixed_point():
+@pytest.mark.parametrize("scheme", SG)
+def test_self_consistent_discrete_state_is_a_fixed_point(scheme):
     """With a gaussian W, ρ_i ∝ exp(−(V_i + (W*ρ)_i)/λ) (found by iteration) is stationary."""
     lam = 0.5
     x = Axis(-3.0, 3.0, 90)
@@ -202,7 +213,7 @@ def test_self_consistent_discrete_state_is_a_fixed_point():
     fix = np.exp(e - e.max())
     fix /= fix.sum() * x.h
     assert np.max(np.abs(fix - r)) <= 1e-13          # the iteration has converged
-    sol = solve(p, r, [5.0], scheme="sg_implicit", dt=0.05)
+    sol = solve(p, r, [5.0], scheme=scheme, dt=0.05)
     assert np.max(np.abs(sol.states[-1] - r)) <= 1e-11 * r.max()
 
 
@@ -211,25 +222,26 @@ def test_self_consistent_discrete_state_is_a_fixed_point():
 OM2, KAPPA, LAM, T = 1.0, 0.5, 0.5, 1.0
 
 
-def ou_error(n, dt, kappa=KAPPA, lo=-6.0, hi=6.0):
+def ou_error(n, dt, kappa=KAPPA, lo=-6.0, hi=6.0, scheme="sg_implicit"):
     x = Axis(lo, hi, n)
     extra = (lambda y: 0.5 * kappa * y ** 2, lambda y: kappa * y) if kappa else ()
     p = OverdampedProblem(x, LAM, lambda y: 0.5 * OM2 * y ** 2, lambda y: OM2 * y, *extra)
     r0 = cell_averages_1d(lambda y: gaussian_pdf_1d(y, 2.0, 0.09), x)
     m, s2 = overdamped_gaussian_moments(T, 2.0, 0.09, OM2, kappa, LAM)
     exact = cell_averages_1d(lambda y: gaussian_pdf_1d(y, m, s2), x)
-    sol = solve(p, r0, [0.5 * T, T], scheme="sg_implicit", dt=dt, diagnostics_every=1000)
+    sol = solve(p, r0, [0.5 * T, T], scheme=scheme, dt=dt, diagnostics_every=1000)
     assert sol.success, sol.message
     r = sol.states[-1]
     return np.abs(r - exact).sum() * x.h, r, x
 
 
+@pytest.mark.parametrize("scheme", SG)
 @pytest.mark.parametrize("kappa", [0.0, KAPPA])
-def test_ou_exact_solution_second_order_in_space_and_time(kappa):
+def test_ou_exact_solution_second_order_in_space_and_time(kappa, scheme):
     # space and time together (dt ∝ h): observed order >= 1.8
-    e1, _, _ = ou_error(200, 0.04, kappa)
-    e2, _, _ = ou_error(400, 0.02, kappa)
-    e3, _, _ = ou_error(800, 0.01, kappa)
+    e1, _, _ = ou_error(200, 0.04, kappa, scheme=scheme)
+    e2, _, _ = ou_error(400, 0.02, kappa, scheme=scheme)
+    e3, _, _ = ou_error(800, 0.01, kappa, scheme=scheme)
     assert order(e1, e2) >= 1.8, (e1, e2)
     assert order(e2, e3) >= 1.8, (e2, e3)
     assert e3 < 1.5e-4
@@ -256,13 +268,13 @@ def test_default_step_rule():
     assert sol.n_steps == int(np.ceil(1.0 / expect))
 
 
-def overdamped_equilibrium_error(n, interaction):
+def overdamped_equilibrium_error(n, interaction, scheme="sg_implicit"):
     lam, lo, hi = 0.5, -3.0, 3.0
     x = Axis(lo, hi, n)
     extra = interaction if interaction else ()
     p = OverdampedProblem(x, lam, dwell, dwell_grad, *extra)
     r0 = cell_averages_1d(lambda y: gaussian_pdf_1d(y, 0.0, 0.6), x)
-    sol = solve(p, r0, [4.0, 30.0], scheme="sg_implicit", dt=0.05, diagnostics_every=500)
+    sol = solve(p, r0, [4.0, 30.0], scheme=scheme, dt=0.05, diagnostics_every=500)
     assert sol.success, sol.message
     if interaction:
         fine = 40 * 120
@@ -273,13 +285,15 @@ def overdamped_equilibrium_error(n, interaction):
     return np.abs(sol.states[-1] - exact).sum() * x.h
 
 
-def test_double_well_gibbs_second_order():
-    e1, e2 = (overdamped_equilibrium_error(n, None) for n in (60, 120))
+@pytest.mark.parametrize("scheme", SG)
+def test_double_well_gibbs_second_order(scheme):
+    e1, e2 = (overdamped_equilibrium_error(n, None, scheme) for n in (60, 120))
     assert order(e1, e2) >= 1.8, (e1, e2)
 
 
-def test_self_consistent_equilibrium_gaussian_interaction():
-    e1, e2 = (overdamped_equilibrium_error(n, (gauss_w, gauss_wp)) for n in (60, 120))
+@pytest.mark.parametrize("scheme", SG)
+def test_self_consistent_equilibrium_gaussian_interaction(scheme):
+    e1, e2 = (overdamped_equilibrium_error(n, (gauss_w, gauss_wp), scheme) for n in (60, 120))
     assert order(e1, e2) >= 1.5, (e1, e2)
 
 
@@ -315,3 +329,11 @@ def test_registry_and_arguments():
     # large cfl is accepted (stability does not depend on it)
     sol = solve(p, r, [0.1, 0.2], scheme="sg_implicit", cfl=1e6)
     assert sol.success and np.allclose(sol.t, [0.1, 0.2])
+
+
+def test_sg2_more_accurate_than_sg_on_ou():
+    """The corrected weight removes SG's O(P²) flux error: smaller OU error at equal N."""
+    e_sg = ou_error(200, 0.01, 0.0, scheme="sg_implicit")[0]
+    e_sg2 = ou_error(200, 0.01, 0.0, scheme="sg2_implicit")[0]
+    assert e_sg2 < 0.5 * e_sg, (e_sg, e_sg2)
+    assert SCHEMES["sg2_implicit"].order == 2 and SCHEMES["sg2_implicit"].implicit
