@@ -147,7 +147,7 @@ def figure_free_energy(curves):
                 spreads.add(spread)
                 ax_log.axhline(spread, color=colour if len(curves) == 1 else "0.4", ls=":",
                                lw=1, label=f"particle estimator spread 1.28λ/√n "
-                                           f"({name}, n = {c['particle_n']:,})")
+                                           f"(n = {c['particle_n']:,})")
             t_max = max(t_max, c["particle_t"][-1])
     ax_log.set_yscale("log")
     ax_log.set_title("free-energy gap L(μ_t) − L(μ*) (log scale)")
