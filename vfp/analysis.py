@@ -17,8 +17,34 @@ from .store import StoreError, open_run, read_run
 __all__ = ["describe", "recompute_compare"]
 
 
+def describe_sweep(path) -> str:
+    """A summary of a sweep file: tasks done, and the fitted slope against N at the last time."""
+    from .sweep import read_sweep
+
+    d = read_sweep(path)
+    done = int((d.done == 1).sum())
+    lines = [str(path),
+             f"  vfp sweep {d.attrs.get('vfp_version', '?')}, created {d.attrs.get('created', '?')}, "
+             f"regime {d.attrs.get('regime', '?')}, status {d.attrs.get('status', '?')}",
+             f"  N = {', '.join(str(int(n)) for n in d.ns)}; {len(d.seeds)} seeds; "
+             f"{done}/{d.done.size} tasks finished; {len(d.t)} snapshots up to t = {d.t[-1]:.3g}",
+             f"  fit: {d.attrs.get('fit_method', '?')}"]
+    for key, summ in sorted(d.summary.items()):
+        slope = summ.get("slope")
+        if slope is None or not len(slope):
+            continue
+        lo, hi = summ["slope_lo"][-1], summ["slope_hi"][-1]
+        lines.append(f"    {key:<16} slope vs N at t = {d.t[-1]:.3g}: {slope[-1]:+.3f} "
+                     f"[{lo:+.3f}, {hi:+.3f}]")
+    return "\n".join(lines)
+
+
 def describe(path) -> str:
-    """A human-readable summary of what a run file holds."""
+    """A human-readable summary of what a run (or sweep) file holds."""
+    from .sweep import is_sweep_file
+
+    if is_sweep_file(path):
+        return describe_sweep(path)
     lines = [str(path)]
     with open_run(path) as f:
         a = f.attrs
