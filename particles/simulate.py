@@ -31,11 +31,12 @@ Two compiled paths:
 * streaming (default) — time loop outside; per step the mean-field set-up (exact mean,
   pairwise forces or the mesh field, :mod:`particles.interaction`) then one ``prange``
   update over particles (two for BAOAB);
-* blocked (no interaction and N < 3·10⁴) — ``prange`` over blocks of 2048 particles with
+* blocked (no interaction and N < 2·10⁵) — ``prange`` over blocks of 2048 particles with
   the time loop inside each block: one parallel region per chunk instead of per step,
-  which matters when a step is only tens of microseconds. (For large N the streaming
-  kernels are faster here: Numba optimises the flat ``prange`` body better, measured
-  ≈ 7 vs 14 ns per particle-step on one thread.)
+  which matters when a step is short and — much more — when the cores are shared with
+  other processes (every per-step region then waits for a descheduled thread). For large
+  N on idle cores the streaming kernels are faster: Numba optimises the flat ``prange``
+  body better, measured ≈ 7 vs 14 ns per particle-step on one thread.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ __all__ = ["simulate", "ParticleSolution", "SCHEMES", "Scheme", "Euler", "BAOAB"
 SCHEME_EULER = 0
 SCHEME_BAOAB = 1
 BLOCK = 2048            # particles per block in the blocked independent path
-BLOCKED_MAX_N = 30000   # below this, non-interacting runs use the blocked path
+BLOCKED_MAX_N = 200000  # below this, non-interacting runs use the blocked path
 CHUNK_WORK = 5.0e7      # particle-steps per compiled call between progress reports
 MAX_MIRRORS = 8
 
