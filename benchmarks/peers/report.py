@@ -87,7 +87,8 @@ def raw_table(name, rows, lines):
 
 def plot_wp(name, rows, path):
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    series = [("vfp", "sg_implicit", "C0", "o", "vfp sg_implicit"),
+    series = [("vfp", "sg2_implicit", "C5", "*", "vfp sg2_implicit"),
+              ("vfp", "sg_implicit", "C0", "o", "vfp sg_implicit"),
               ("vfp", "muscl", "C1", "s", "vfp muscl"),
               ("vfp", "upwind", "C2", "^", "vfp upwind"),
               ("fplanck", "", "C3", "D", "fplanck (expm)"),
@@ -184,7 +185,7 @@ def main():
                              f"{best_v['err'] if best_v else math.nan:.3g} vs {best_p:.3g}"))
         vsg = [r for r in at if r["method"] == "vfp" and r["config"].startswith("sg")]
         for r in vsg:
-            verdicts.append((f"drift N={n}: sg_implicit positive", r["ok"] and r["min"] >= 0,
+            verdicts.append((f"drift N={n}: {r['config'].split()[0]} positive", r["ok"] and r["min"] >= 0,
                              f"min {r['min']:.2e}"))
     plot_drift(res["drift"], os.path.join(HERE, "drift.png"))
     lines.append("\n![drift-dominated case](drift.png)")
