@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
+# The mesh convolution reuses the grid solver's compiled radix-2 FFT (DESIGN §7).
+from grids.convolution import fft_inplace, fft_tables
+
 __all__ = ["Quadratic", "GaussianKernel", "TabulatedKernel", "INTERACTION_METHODS",
            "as_interaction", "resolve_method", "default_mesh_cells", "MeshPlan",
            "interaction_force", "AUTO_PAIRWISE_MAX_N"]
@@ -334,36 +337,6 @@ def cic_index(xi, lo, inv_h, m):
     return np.int64(kf), f
 
 
-@njit(cache=True)
-def fft_inplace(a, twiddle, rev, inverse):
-    """Iterative radix-2 FFT of a complex array of length L = 2^p (unnormalised).
-
-    ``twiddle[k] = exp(−2πi k/L)`` for k < L/2, ``rev`` the bit-reversal permutation.
-    Forward uses e^{−2πi jk/L} (NumPy's convention); ``inverse`` conjugates the twiddles.
-    """
-    L = a.shape[0]
-    for i in range(L):
-        j = rev[i]
-        if j > i:
-            t = a[i]
-            a[i] = a[j]
-            a[j] = t
-    size = 2
-    while size <= L:
-        half = size // 2
-        step = L // size
-        for start in range(0, L, size):
-            for k in range(half):
-                w = twiddle[k * step]
-                if inverse:
-                    w = w.conjugate()
-                u = a[start + k]
-                t = w * a[start + k + half]
-                a[start + k] = u + t
-                a[start + k + half] = u - t
-        size *= 2
-
-
 @njit(cache=True, parallel=True)
 def mesh_field(x, lo, inv_h, partial, rho, work, khat, twiddle, rev):
     """Node field φ_c = Σ_k m_k W'((c − k) h) into ``rho`` (shape (M + 1,)).
@@ -465,13 +438,7 @@ class MeshPlan:
         kern = np.zeros(L)
         kern[d % L] = interaction.grad(d * self.h)
         self.khat = np.fft.fft(kern).astype(np.complex128)
-        self.twiddle = np.exp(-2j * np.pi * np.arange(max(L // 2, 1)) / L)
-        bits = int(round(math.log2(L)))
-        idx = np.arange(L)
-        rev = np.zeros(L, dtype=np.int64)
-        for b in range(bits):
-            rev |= ((idx >> b) & 1) << (bits - 1 - b)
-        self.rev = rev
+        self.twiddle, self.rev = fft_tables(L)
         self.partial = np.zeros((MESH_BLOCKS, m + 1))
         self.rho = np.zeros(m + 1)
         self.work = np.zeros(L, dtype=np.complex128)
