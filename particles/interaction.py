@@ -223,26 +223,9 @@ def default_mesh_cells(interaction, lo, hi):
 # compiled kernels
 # ----------------------------------------------------------------------------------------
 
-@njit(cache=True)
-def deterministic_mean(x):
-    """Mean of x with a thread-count independent summation order (fixed blocks)."""
-    n = x.shape[0]
-    nb = (n + SUM_BLOCK - 1) // SUM_BLOCK
-    part = np.empty(nb)
-    for b in prange(nb):
-        s = 0.0
-        for i in range(b * SUM_BLOCK, min(n, (b + 1) * SUM_BLOCK)):
-            s += x[i]
-        part[b] = s
-    tot = 0.0
-    for b in range(nb):
-        tot += part[b]
-    return tot / n
-
-
 @njit(cache=True, parallel=True)
 def deterministic_mean_par(x):
-    """Parallel twin of :func:`deterministic_mean` (same order, same bits)."""
+    """Mean of x summed in fixed blocks, so the bits do not depend on the thread count."""
     n = x.shape[0]
     nb = (n + SUM_BLOCK - 1) // SUM_BLOCK
     part = np.empty(nb)
