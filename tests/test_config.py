@@ -98,6 +98,8 @@ BAD = [
     ("unknown interaction method", ('interaction = "auto"', 'interaction = "fmm"'), "particles.interaction"),
     ("gamma in the overdamped regime", ('regime = "kinetic"', 'regime = "overdamped"'), "model.gamma"),
     ("invalid TOML", ("[time]", "[time"), "toml"),
+    ("implicit scheme in the kinetic regime", ('scheme = "upwind"', 'scheme = "sg_implicit"'), "grid.scheme"),
+    ("grid dt for an explicit scheme", ("cfl = 0.9", "cfl = 0.9\ndt = 0.01"), "grid.dt"),
 ]
 
 

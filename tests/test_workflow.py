@@ -110,6 +110,21 @@ def test_overdamped_run_from_python(tmp_path):
     assert "w2_v" not in result.compare
 
 
+def test_overdamped_implicit_scheme_from_config(tmp_path):
+    path = small_config(tmp_path, "overdamped", cells=200, n=5000)
+    path.write_text(path.read_text().replace('scheme = "upwind"',
+                                             'scheme = "sg2_implicit"\ndt = 0.01'))
+    cfg = cfgmod.load(path)
+    result = run(cfg, output=tmp_path / "imp.h5", progress=False)
+    assert result.success
+    data = read_run(tmp_path / "imp.h5")
+    assert data.attrs["status"] == "finished"
+    mass = data.diagnostics["mass"]
+    assert np.max(np.abs(mass - mass[0])) < 1e-12 * mass[0] and np.min(data.grid_rho) >= 0
+    # 100 steps of dt = 0.01 to t = 1 (plus none wasted): the step came from grid.dt
+    assert result.grid.n_steps == 100
+
+
 def test_particles_only_and_grid_only(tmp_path):
     text = small_config(tmp_path).read_text()
     grid_only = text.split("[particles]")[0]
