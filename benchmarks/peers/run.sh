@@ -3,7 +3,8 @@
 # Creates the benchmark's own venv (benchmarks/peers/.venv, git-ignored) with vfp (editable)
 # and the peers from PyPI -- the peers are never dependencies of vfp -- then runs bench.py
 # and writes results.json, results.md and PNGs into benchmarks/peers/.
-# VFP_PEERS_QUICK=1 runs reduced sizes (a smoke test).
+# VFP_PEERS_QUICK=1 runs reduced sizes (a smoke test); VFP_PEERS_ONLY=particles reruns only
+# the particle comparison, keeping the stored PDE results.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
