@@ -80,7 +80,8 @@ def describe(path) -> str:
             c = f["compare"]
             n = c["t"].shape[0]
             lines.append(f"  compare: {n} snapshots")
-            for key in sorted(k for k in c if k != "t" and not k.endswith("_floor")):
+            bookkeeping = {"t", "n", "kl_outside", "w2_emd_subsample"}
+            for key in sorted(k for k in c if k not in bookkeeping and not k.endswith("_floor")):
                 vals = c[key][:n]
                 floor = c[key + "_floor"][:n] if key + "_floor" in c else None
                 last = f"{vals[-1]:.3e}" if n else "-"
