@@ -61,7 +61,7 @@ import numpy as np
 from numba import njit
 
 from .convolution import conv_apply
-from .kernels import D_BMASS, D_DT, D_FE, D_MASS, D_MIN, D_T, NEG_TOL, od_sample
+from .kernels import NEG_TOL, od_sample, record_diagnostics
 
 __all__ = ["SG_IMPLICIT", "SG2_IMPLICIT", "fit_weight", "bernoulli", "sg_coefficients", "sg_apply", "thomas_factor",
            "thomas_solve", "sg_advance", "sg_rhs_numpy", "sg_step_numpy", "GAMMA"]
@@ -281,13 +281,7 @@ def sg_advance(r, g, Vc, has_int, wkhat, tw, rev, h, lam, length, cfl, dt_fixed,
     vscale = max(amax, lam / length)
     if sample_first and K > 0:
         mass, bm, fe = od_sample(r, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp)
-        diag[0, D_T] = t
-        diag[0, D_DT] = dt_fixed if dt_fixed > 0.0 else cfl * h / vscale
-        diag[0, D_MASS] = mass
-        diag[0, D_MIN] = mn
-        diag[0, D_BMASS] = bm
-        diag[0, D_FE] = fe
-        nd = 1
+        nd = record_diagnostics(diag, 0, t, dt_fixed if dt_fixed > 0.0 else cfl * h / vscale, mass, mn, bm, fe)
     dt_prev = -1.0
     while t < t_stop and nstep < n_max and nd < K:
         rem = t_stop - t
@@ -344,23 +338,11 @@ def sg_advance(r, g, Vc, has_int, wkhat, tw, rev, h, lam, length, cfl, dt_fixed,
         if bad:
             status = -1
             if nd < K:
-                diag[nd, D_T] = t
-                diag[nd, D_DT] = dt
-                diag[nd, D_MASS] = tot * h
-                diag[nd, D_MIN] = mn
-                diag[nd, D_BMASS] = np.nan
-                diag[nd, D_FE] = np.nan
-                nd += 1
+                nd = record_diagnostics(diag, nd, t, dt, tot * h, mn, np.nan, np.nan)
             break
         if step % diag_every == 0 or (land and sample_at_stop):
             mass, bm, fe = od_sample(r, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp)
-            diag[nd, D_T] = t
-            diag[nd, D_DT] = dt
-            diag[nd, D_MASS] = mass
-            diag[nd, D_MIN] = mn
-            diag[nd, D_BMASS] = bm
-            diag[nd, D_FE] = fe
-            nd += 1
+            nd = record_diagnostics(diag, nd, t, dt, mass, mn, bm, fe)
         if land:
             status = 0
             break

@@ -46,6 +46,19 @@ N_BLOCKS = 64  # overdamped: parallel blocks
 PARALLEL_MIN_CELLS = 32768
 
 
+@njit(cache=True)
+def record_diagnostics(diag, nd, t, dt, mass, mn, boundary_mass, free_energy):
+    """Write one diagnostics row (t, dt, mass, min, boundary mass, free energy) at ``nd``;
+    return the next row index."""
+    diag[nd, D_T] = t
+    diag[nd, D_DT] = dt
+    diag[nd, D_MASS] = mass
+    diag[nd, D_MIN] = mn
+    diag[nd, D_BMASS] = boundary_mass
+    diag[nd, D_FE] = free_energy
+    return nd + 1
+
+
 @njit(cache=True, inline="always")
 def mc_slope(a, b, c):
     """Monotonised-central limited slope (per cell) of the middle value of (a, b, c).
@@ -491,13 +504,7 @@ def kinetic_advance(scheme, f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, kha
         amax = kin_amax(G, gamma, vlo, vhi)
         mass, bm, fe = kin_sample(cur, rowsum, hx, hv, lam, v2half, Vc, has_int, wkhat, tw,
                                   rev, work, rho, tmp, eparts, True)
-        diag[0, D_T] = t
-        diag[0, D_DT] = cfl / (vmax / hx + amax / hv + 2.0 * diff / hv)
-        diag[0, D_MASS] = mass
-        diag[0, D_MIN] = mn
-        diag[0, D_BMASS] = bm
-        diag[0, D_FE] = fe
-        nd = 1
+        nd = record_diagnostics(diag, 0, t, cfl / (vmax / hx + amax / hv + 2.0 * diff / hv), mass, mn, bm, fe)
     while t < t_stop and n < n_max and nd < K:
         kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
         amax = kin_amax(G, gamma, vlo, vhi)
@@ -563,24 +570,12 @@ def kinetic_advance(scheme, f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, kha
         if bad:
             status = -1
             if nd < K:
-                diag[nd, D_T] = t
-                diag[nd, D_DT] = dt
-                diag[nd, D_MASS] = tot * hx * hv
-                diag[nd, D_MIN] = mn
-                diag[nd, D_BMASS] = np.nan
-                diag[nd, D_FE] = np.nan
-                nd += 1
+                nd = record_diagnostics(diag, nd, t, dt, tot * hx * hv, mn, np.nan, np.nan)
             break
         if step % diag_every == 0 or (land and sample_at_stop):
             mass, bm, fe = kin_sample(cur, rowsum, hx, hv, lam, v2half, Vc, has_int, wkhat,
                                       tw, rev, work, rho, tmp, eparts, True)
-            diag[nd, D_T] = t
-            diag[nd, D_DT] = dt
-            diag[nd, D_MASS] = mass
-            diag[nd, D_MIN] = mn
-            diag[nd, D_BMASS] = bm
-            diag[nd, D_FE] = fe
-            nd += 1
+            nd = record_diagnostics(diag, nd, t, dt, mass, mn, bm, fe)
         if land:
             status = 0
             break
@@ -664,13 +659,7 @@ def overdamped_advance(scheme, r, g, Vpf, Vc, has_int, khat, wkhat, tw, rev, h, 
     if sample_first and K > 0:
         amax = od_face_drift(cur, h, Vpf, has_int, khat, tw, rev, work, conv, aface)
         mass, bm, fe = od_sample(cur, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp)
-        diag[0, D_T] = t
-        diag[0, D_DT] = cfl / (amax / h + 2.0 * diff / h)
-        diag[0, D_MASS] = mass
-        diag[0, D_MIN] = mn
-        diag[0, D_BMASS] = bm
-        diag[0, D_FE] = fe
-        nd = 1
+        nd = record_diagnostics(diag, 0, t, cfl / (amax / h + 2.0 * diff / h), mass, mn, bm, fe)
     while t < t_stop and nstep < n_max and nd < K:
         amax = od_face_drift(cur, h, Vpf, has_int, khat, tw, rev, work, conv, aface)
         dt = cfl / (amax / h + 2.0 * diff / h)
@@ -725,23 +714,11 @@ def overdamped_advance(scheme, r, g, Vpf, Vc, has_int, khat, wkhat, tw, rev, h, 
         if bad:
             status = -1
             if nd < K:
-                diag[nd, D_T] = t
-                diag[nd, D_DT] = dt
-                diag[nd, D_MASS] = tot * h
-                diag[nd, D_MIN] = mn
-                diag[nd, D_BMASS] = np.nan
-                diag[nd, D_FE] = np.nan
-                nd += 1
+                nd = record_diagnostics(diag, nd, t, dt, tot * h, mn, np.nan, np.nan)
             break
         if step % diag_every == 0 or (land and sample_at_stop):
             mass, bm, fe = od_sample(cur, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp)
-            diag[nd, D_T] = t
-            diag[nd, D_DT] = dt
-            diag[nd, D_MASS] = mass
-            diag[nd, D_MIN] = mn
-            diag[nd, D_BMASS] = bm
-            diag[nd, D_FE] = fe
-            nd += 1
+            nd = record_diagnostics(diag, nd, t, dt, mass, mn, bm, fe)
         if land:
             status = 0
             break
