@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit, prange
 
-from .forces import as_force, external_force
+from .forces import FORCE_POLYNOMIAL, as_force, external_force
 from .interaction import (METHOD_EXACT, METHOD_MESH, METHOD_NAMES, METHOD_NONE,
                           METHOD_PAIRWISE, INTERACTION_METHODS, MeshPlan, as_interaction,
                           check_mesh, deterministic_mean_par, mesh_field, mesh_interp,
@@ -263,6 +263,17 @@ def _steps_euler_kin(x, v, i0, i1, h, st, key, gamma, lam, fkind, coeffs, table,
                      lo, hi):
     damp = 1.0 - gamma * h
     sig = np.sqrt(2.0 * gamma * lam * h)
+    if fkind == FORCE_POLYNOMIAL:
+        # a compile-time force kind lets LLVM drop the table branch from the hot loop
+        return _euler_kin_loop(x, v, i0, i1, h, st, key, damp, sig, FORCE_POLYNOMIAL,
+                               coeffs, table, tlo, tinvh, lo, hi)
+    return _euler_kin_loop(x, v, i0, i1, h, st, key, damp, sig, fkind, coeffs, table, tlo,
+                           tinvh, lo, hi)
+
+
+@njit(cache=True, inline="always")
+def _euler_kin_loop(x, v, i0, i1, h, st, key, damp, sig, fkind, coeffs, table, tlo, tinvh,
+                    lo, hi):
     cnt = 0
     for ii in range(i0, i1):
         i = np.uint64(ii)
@@ -305,6 +316,16 @@ def _steps_baoab(x, v, F, i0, i1, h, st, key, gamma, lam, fkind, coeffs, table, 
 @njit(cache=True, inline="always")
 def _steps_euler_od(x, i0, i1, h, st, key, lam, fkind, coeffs, table, tlo, tinvh, lo, hi):
     sig = np.sqrt(2.0 * lam * h)
+    if fkind == FORCE_POLYNOMIAL:
+        # a compile-time force kind lets LLVM drop the table branch from the hot loop
+        return _euler_od_loop(x, i0, i1, h, st, key, sig, FORCE_POLYNOMIAL, coeffs, table,
+                              tlo, tinvh, lo, hi)
+    return _euler_od_loop(x, i0, i1, h, st, key, sig, fkind, coeffs, table, tlo, tinvh,
+                          lo, hi)
+
+
+@njit(cache=True, inline="always")
+def _euler_od_loop(x, i0, i1, h, st, key, sig, fkind, coeffs, table, tlo, tinvh, lo, hi):
     cnt = 0
     for i in range(i0, i1):
         z = normal(key, st, np.uint64(i))
