@@ -31,7 +31,7 @@ Two compiled paths:
 * streaming (default) — time loop outside; per step the mean-field set-up (exact mean,
   pairwise forces or the mesh field, :mod:`particles.interaction`) then one ``prange``
   update over particles (two for BAOAB);
-* blocked (no interaction and N < 2·10⁶) — ``prange`` over blocks of 2048 particles with
+* blocked (no interaction and N < 2·10⁶) — ``prange`` over blocks of 1024 particles with
   the time loop inside each block: one parallel region per chunk instead of per step,
   which matters when a step is short and when the cores are shared with other processes
   (every per-step region then waits for a descheduled thread). The per-block step
@@ -62,7 +62,7 @@ __all__ = ["simulate", "ParticleSolution", "SCHEMES", "Scheme", "Euler", "BAOAB"
 
 SCHEME_EULER = 0
 SCHEME_BAOAB = 1
-BLOCK = 2048            # particles per block in the blocked independent path
+BLOCK = 1024            # particles per block in the blocked independent path
 BLOCKED_MAX_N = 2000000   # below this, non-interacting runs use the blocked path (measured crossover)
 CHUNK_WORK = 5.0e7      # particle-steps per compiled call between progress reports
 MAX_MIRRORS = 8
