@@ -292,7 +292,7 @@ def moment_error(x):
     return abs(float(np.mean(x)) - m), abs(float(np.var(x)) - s2)
 
 
-def particles_vfp(n, reps=3):
+def particles_vfp(n, reps=5):
     from particles.forces import Polynomial
     from particles.simulate import simulate
     x0 = np.random.default_rng(1).normal(P_M0, P_S0, n)
@@ -307,7 +307,7 @@ def particles_vfp(n, reps=3):
     return best, comp, moment_error(sol.x)
 
 
-def particles_numpy(n, reps=3):
+def particles_numpy(n, reps=5):
     best, x = math.inf, None
     steps = int(round(P_T / P_DT))
     for k in range(reps):
@@ -325,7 +325,7 @@ def particles_numpy(n, reps=3):
     return best, 0.0, moment_error(x)
 
 
-def particles_sdeint(n, reps=2):
+def particles_sdeint(n, reps=5):
     import scipy.sparse as sp
     import sdeint
     steps = int(round(P_T / P_DT))
