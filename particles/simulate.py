@@ -55,7 +55,7 @@ from .interaction import (METHOD_EXACT, METHOD_MESH, METHOD_NAMES, METHOD_NONE,
                           METHOD_PAIRWISE, INTERACTION_METHODS, MeshPlan, as_interaction,
                           check_mesh, deterministic_mean_par, mesh_field, mesh_interp,
                           pairwise_force, resolve_method)
-from .rng import normal, seed_key
+from .rng import fill_normals, normal, seed_key
 
 __all__ = ["simulate", "ParticleSolution", "SCHEMES", "Scheme", "Euler", "BAOAB",
            "get_scheme"]
@@ -228,113 +228,169 @@ def _advance_independent(x, v, F, kinetic, scheme, n_steps, dt, dt_last, step0, 
     """
     n = x.shape[0]
     nblk = (n + BLOCK - 1) // BLOCK
-    total = 0
+    # per-block counts summed afterwards: a fixed-order reduction
+    counts = np.zeros(nblk, np.int64)
     for b in prange(nblk):
         i0 = b * BLOCK
         i1 = min(n, i0 + BLOCK)
-        total += _block_independent(x, v, F, i0, i1, kinetic, scheme, n_steps, dt, dt_last,
-                                    step0, key, gamma, lam, fkind, coeffs, table, tlo, tinvh,
-                                    lo, hi)
-    return total
+        counts[b] = _block_independent(x, v, F, i0, i1, kinetic, scheme, n_steps, dt,
+                                       dt_last, step0, key, gamma, lam, fkind, coeffs, table,
+                                       tlo, tinvh, lo, hi)
+    return counts.sum()
+
+
+# Force forms of the blocked update passes, fixed at compile time by the call site so that
+# the polynomial of the harmonic and double-well cases is written out in a branch-free,
+# vectorisable loop (same operation order as external_force: identical results).
+FORM_GENERAL = 0
+FORM_LINEAR = 1
+FORM_CUBIC = 3
 
 
 @njit(cache=True, inline="always")
+def _force_form(xi, form, c0, c1, c2, c3, fkind, coeffs, table, tlo, tinvh):
+    if form == FORM_LINEAR:
+        return c1 * xi + c0
+    if form == FORM_CUBIC:
+        return ((c3 * xi + c2) * xi + c1) * xi + c0
+    return external_force(xi, fkind, coeffs, table, tlo, tinvh)
+
+
+@njit(cache=True)
 def _block_independent(x, v, F, i0, i1, kinetic, scheme, n_steps, dt, dt_last, step0, key,
                        gamma, lam, fkind, coeffs, table, tlo, tinvh, lo, hi):
-    """All ``n_steps`` steps for particles i0 ≤ i < i1 (serial; see _advance_independent)."""
+    """All ``n_steps`` steps for particles i0 ≤ i < i1 (serial; see _advance_independent).
+
+    Each step is a pass that writes the block's normals into a buffer, then update passes
+    over local views that LLVM vectorises; they count positions outside [lo, hi], and only
+    when there are some does a reflection pass run (the same mirrors as the per-particle
+    streaming update, so results are identical)."""
+    m = i1 - i0
+    xs = x[i0:i1]
+    vs = v[i0:i1] if kinetic else x[i0:0]
+    Fs = F[i0:i1] if scheme == SCHEME_BAOAB else x[i0:0]
+    z = np.empty(BLOCK)
+    # coefficients as scalars: an array could alias the positions, and LLVM would then
+    # reload it inside the vectorised loops
+    deg = coeffs.shape[0] - 1 if fkind == FORCE_POLYNOMIAL else -1
+    c0 = coeffs[0] if deg >= 0 else 0.0
+    c1 = coeffs[1] if deg >= 1 else 0.0
+    c2 = coeffs[2] if deg >= 3 else 0.0
+    c3 = coeffs[3] if deg >= 3 else 0.0
     cnt = 0
     for s in range(n_steps):
         h = dt if s < n_steps - 1 else dt_last
-        st = np.uint64(step0 + s)
+        fill_normals(z, m, key, np.uint64(step0 + s), np.uint64(i0))
         if kinetic and scheme == SCHEME_EULER:
-            cnt += _steps_euler_kin(x, v, i0, i1, h, st, key, gamma, lam, fkind, coeffs,
-                                    table, tlo, tinvh, lo, hi)
+            if deg == FORM_LINEAR:
+                cnt += _euler_kin_pass(xs, vs, z, m, h, gamma, lam, FORM_LINEAR, c0, c1, c2, c3, fkind,
+                                       coeffs, table, tlo, tinvh, lo, hi)
+            elif deg == FORM_CUBIC:
+                cnt += _euler_kin_pass(xs, vs, z, m, h, gamma, lam, FORM_CUBIC, c0, c1, c2, c3, fkind,
+                                       coeffs, table, tlo, tinvh, lo, hi)
+            else:
+                cnt += _euler_kin_pass(xs, vs, z, m, h, gamma, lam, FORM_GENERAL, c0, c1, c2, c3, fkind,
+                                       coeffs, table, tlo, tinvh, lo, hi)
         elif kinetic:
-            cnt += _steps_baoab(x, v, F, i0, i1, h, st, key, gamma, lam, fkind, coeffs,
-                                table, tlo, tinvh, lo, hi)
+            if deg == FORM_LINEAR:
+                cnt += _baoab_pass(xs, vs, Fs, z, m, h, gamma, lam, FORM_LINEAR, c0, c1, c2, c3, fkind,
+                                   coeffs, table, tlo, tinvh, lo, hi)
+            elif deg == FORM_CUBIC:
+                cnt += _baoab_pass(xs, vs, Fs, z, m, h, gamma, lam, FORM_CUBIC, c0, c1, c2, c3, fkind,
+                                   coeffs, table, tlo, tinvh, lo, hi)
+            else:
+                cnt += _baoab_pass(xs, vs, Fs, z, m, h, gamma, lam, FORM_GENERAL, c0, c1, c2, c3, fkind,
+                                   coeffs, table, tlo, tinvh, lo, hi)
         else:
-            cnt += _steps_euler_od(x, i0, i1, h, st, key, lam, fkind, coeffs, table, tlo,
-                                   tinvh, lo, hi)
+            if deg == FORM_LINEAR:
+                cnt += _euler_od_pass(xs, z, m, h, lam, FORM_LINEAR, c0, c1, c2, c3, fkind, coeffs,
+                                      table, tlo, tinvh, lo, hi)
+            elif deg == FORM_CUBIC:
+                cnt += _euler_od_pass(xs, z, m, h, lam, FORM_CUBIC, c0, c1, c2, c3, fkind, coeffs,
+                                      table, tlo, tinvh, lo, hi)
+            else:
+                cnt += _euler_od_pass(xs, z, m, h, lam, FORM_GENERAL, c0, c1, c2, c3, fkind, coeffs,
+                                      table, tlo, tinvh, lo, hi)
+    return cnt
+
+
+@njit(cache=True)
+def _reflect_block(xs, vs, m, lo, hi, kinetic):
+    """Mirror every position of the block into [lo, hi]; returns the mirrors."""
+    cnt = 0
+    for k in range(m):
+        if kinetic:
+            xn, vn, cm = _reflect(xs[k], vs[k], lo, hi)
+            vs[k] = vn
+        else:
+            xn, vn, cm = _reflect(xs[k], 0.0, lo, hi)
+        xs[k] = xn
+        cnt += cm
     return cnt
 
 
 @njit(cache=True, inline="always")
-def _steps_euler_kin(x, v, i0, i1, h, st, key, gamma, lam, fkind, coeffs, table, tlo, tinvh,
-                     lo, hi):
+def _euler_od_pass(xs, z, m, h, lam, form, c0, c1, c2, c3, fkind, coeffs, table, tlo, tinvh, lo, hi):
+    sig = np.sqrt(2.0 * lam * h)
+    out = 0
+    for k in range(m):
+        xi = xs[k]
+        xn = xi - h * _force_form(xi, form, c0, c1, c2, c3, fkind, coeffs, table, tlo, tinvh) + sig * z[k]
+        out += np.int64(xn < lo) + np.int64(xn > hi)
+        xs[k] = xn
+    if out:
+        return _reflect_block(xs, xs, m, lo, hi, False)
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _euler_kin_pass(xs, vs, z, m, h, gamma, lam, form, c0, c1, c2, c3, fkind, coeffs, table, tlo, tinvh,
+                    lo, hi):
     damp = 1.0 - gamma * h
     sig = np.sqrt(2.0 * gamma * lam * h)
-    if fkind == FORCE_POLYNOMIAL:
-        # a compile-time force kind lets LLVM drop the table branch from the hot loop
-        return _euler_kin_loop(x, v, i0, i1, h, st, key, damp, sig, FORCE_POLYNOMIAL,
-                               coeffs, table, tlo, tinvh, lo, hi)
-    return _euler_kin_loop(x, v, i0, i1, h, st, key, damp, sig, fkind, coeffs, table, tlo,
-                           tinvh, lo, hi)
-
-
-@njit(cache=True, inline="always")
-def _euler_kin_loop(x, v, i0, i1, h, st, key, damp, sig, fkind, coeffs, table, tlo, tinvh,
-                    lo, hi):
-    cnt = 0
-    for ii in range(i0, i1):
-        i = np.uint64(ii)
-        z = normal(key, st, i)
-        xi = x[i]
-        vi = v[i]
-        g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
+    out = 0
+    for k in range(m):
+        xi = xs[k]
+        vi = vs[k]
+        g = _force_form(xi, form, c0, c1, c2, c3, fkind, coeffs, table, tlo, tinvh)
         xn = xi + h * vi
-        vn = damp * vi - h * g + sig * z
-        xn, vn, c = _reflect(xn, vn, lo, hi)
-        cnt += c
-        x[i] = xn
-        v[i] = vn
-    return cnt
+        vs[k] = damp * vi - h * g + sig * z[k]
+        out += np.int64(xn < lo) + np.int64(xn > hi)
+        xs[k] = xn
+    if out:
+        return _reflect_block(xs, vs, m, lo, hi, True)
+    return 0
 
 
 @njit(cache=True, inline="always")
-def _steps_baoab(x, v, F, i0, i1, h, st, key, gamma, lam, fkind, coeffs, table, tlo, tinvh,
-                 lo, hi):
+def _baoab_pass(xs, vs, Fs, z, m, h, gamma, lam, form, c0, c1, c2, c3, fkind, coeffs, table, tlo, tinvh,
+                lo, hi):
     half = 0.5 * h
     ou = np.exp(-gamma * h)
     sig = np.sqrt(lam * (1.0 - ou * ou))
     cnt = 0
-    for i in range(i0, i1):
-        z = normal(key, st, np.uint64(i))
-        vi = v[i] - half * F[i]
-        xi = x[i] + half * vi
-        xi, vi, c1 = _reflect(xi, vi, lo, hi)
-        vi = ou * vi + sig * z
-        xi = xi + half * vi
-        xi, vi, c2 = _reflect(xi, vi, lo, hi)
-        g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
-        F[i] = g
-        v[i] = vi - half * g
-        x[i] = xi
-        cnt += c1 + c2
-    return cnt
-
-
-@njit(cache=True, inline="always")
-def _steps_euler_od(x, i0, i1, h, st, key, lam, fkind, coeffs, table, tlo, tinvh, lo, hi):
-    sig = np.sqrt(2.0 * lam * h)
-    if fkind == FORCE_POLYNOMIAL:
-        # a compile-time force kind lets LLVM drop the table branch from the hot loop
-        return _euler_od_loop(x, i0, i1, h, st, key, sig, FORCE_POLYNOMIAL, coeffs, table,
-                              tlo, tinvh, lo, hi)
-    return _euler_od_loop(x, i0, i1, h, st, key, sig, fkind, coeffs, table, tlo, tinvh,
-                          lo, hi)
-
-
-@njit(cache=True, inline="always")
-def _euler_od_loop(x, i0, i1, h, st, key, sig, fkind, coeffs, table, tlo, tinvh, lo, hi):
-    cnt = 0
-    for i in range(i0, i1):
-        z = normal(key, st, np.uint64(i))
-        xi = x[i]
-        g = external_force(xi, fkind, coeffs, table, tlo, tinvh)
-        xn = xi - h * g + sig * z
-        xn, dummy, c = _reflect(xn, 0.0, lo, hi)
-        cnt += c
-        x[i] = xn
+    out = 0
+    for k in range(m):                       # B, A
+        vi = vs[k] - half * Fs[k]
+        xn = xs[k] + half * vi
+        out += np.int64(xn < lo) + np.int64(xn > hi)
+        vs[k] = vi
+        xs[k] = xn
+    if out:
+        cnt += _reflect_block(xs, vs, m, lo, hi, True)
+    out = 0
+    for k in range(m):                       # O, A
+        vi = ou * vs[k] + sig * z[k]
+        xn = xs[k] + half * vi
+        out += np.int64(xn < lo) + np.int64(xn > hi)
+        vs[k] = vi
+        xs[k] = xn
+    if out:
+        cnt += _reflect_block(xs, vs, m, lo, hi, True)
+    for k in range(m):                       # force, B
+        g = _force_form(xs[k], form, c0, c1, c2, c3, fkind, coeffs, table, tlo, tinvh)
+        Fs[k] = g
+        vs[k] = vs[k] - half * g
     return cnt
 
 
