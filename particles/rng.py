@@ -9,23 +9,32 @@ Construction
 ------------
 * ``mix64`` is Stafford's "Mix13" finaliser (the SplitMix64 output function), a
   bijection of 64-bit words with full avalanche; ``key = mix64(seed ⊕ K)``.
-* Particle ``i`` at step ``s`` starts from the word ``a₀ = mix64(key + c·φ)`` with
-  counter ``c = s·2³² + i`` and φ = 0x9E3779B97F4A7C15: element ``c`` of the SplitMix64
-  stream started at ``key`` (a generator that passes BigCrush). Further words, needed
-  only on the rare rejection branches, are ``a_{k+1} = mix64(a_k + φ)``.
-* Each word is turned into a standard normal by the **ziggurat method** (Marsaglia &
-  Tsang 2000, in Doornik's 2005 "ZIGNOR" form with 256 layers): the low 8 bits choose
-  the layer j, the top 53 bits read as a signed integer r ∈ [−2⁵², 2⁵²) give the
-  uniform u = r·2⁻⁵² ∈ [−1, 1); ``u·X_j`` is returned at once when |u| < X_{j+1}/X_j
-  (≈ 98.8 % of draws). The fast path compares integers, |r| < ⌈2⁵² X_{j+1}/X_j⌉, and
-  multiplies once by X_j·2⁻⁵² (exact power-of-two scalings, so it equals u·X_j
-  bit for bit); that form is ~15 % faster than the floating-point test. Otherwise the
-  wedge is tested exactly
-  against exp(−x²/2) or, for the base layer, the tail beyond R = 3.6541528853610088 is
-  sampled by Marsaglia's exact tail method. Rejection sampling is exact: the output is
-  N(0, 1) up to the 2⁻⁵³ resolution of the uniforms. The layer table is built at import
-  with the common area V = R e^{−R²/2} + sqrt(π/2) erfc(R/√2), which closes the top layer
-  to 10⁻¹⁵.
+* Particles ``2k`` and ``2k + 1`` at step ``s`` share the word ``a = mix64(key + c·φ)``
+  with counter ``c = s·2³² + k`` and φ = 0x9E3779B97F4A7C15: element ``c`` of the
+  SplitMix64 stream started at ``key`` (a generator that passes BigCrush). The even
+  particle takes the low 32 bits, the odd one the high 32 bits. Further words, needed
+  only on the rare rejection branches, are ``a_{k+1} = mix64(a_k + φ)``, started from
+  ``a`` (even) or ``a ⊕ K'`` (odd), so the two never share them.
+* Each 32-bit half is turned into a standard normal by the **ziggurat method**
+  (Marsaglia & Tsang 2000, in Doornik's 2005 "ZIGNOR" form with 256 layers): its low
+  8 bits choose the layer j, its top 24 bits read as a signed integer r ∈ [−2²³, 2²³)
+  give the uniform u = r·2⁻²³ ∈ [−1, 1), and ``u·X_j`` is returned at once when
+  |u| < X_{j+1}/X_j (≈ 98.8 % of draws). The test is done on integers,
+  |r| < ⌈2²³ X_{j+1}/X_j⌉, and the product as r·(X_j 2⁻²³) (an exact power-of-two
+  scaling, so it equals u·X_j bit for bit). Otherwise the wedge is tested exactly against
+  exp(−x²/2) or, for the base layer, the tail beyond R = 3.6541528853610088 is sampled
+  by Marsaglia's exact tail method, both with fresh 64-bit words and 53-bit uniforms.
+  The layer table is built at import with the common area
+  V = R e^{−R²/2} + sqrt(π/2) erfc(R/√2), which closes the top layer to 10⁻¹⁵.
+
+Resolution. Rejection sampling is exact, so the variates are N(0, 1) up to the
+resolution of the uniforms: on the fast path values lie on a grid of spacing
+X_j·2⁻²³ ≤ 4.7·10⁻⁷ inside layer j (the 32-bit layout NumPy uses for its float32
+normals); the CDF differs from Φ by at most ~φ(0)·X₀·2⁻²³ ≈ 1.9·10⁻⁷, far below the
+O(η) weak error of any time step and the 1/√N sampling noise of any N this package
+runs. Two normals per 64-bit word (instead of one 53-bit normal per word) halve the
+hashing: the noise pass of the blocked loops runs ~15 % faster (12.5 → 10.6 ms for
+10⁷ normals on 2 cores).
 
 Limits: ``particle < 2³²`` and ``step < 2³²`` per run.
 """
@@ -50,8 +59,6 @@ _S11 = np.uint64(11)
 _S32 = np.uint64(32)
 _MASK8 = np.uint64(0xFF)
 _INV53 = 1.0 / 9007199254740992.0  # 2**-53
-_INV52 = 2.0 * _INV53
-_S11I = np.int64(11)
 
 ZIG_LAYERS = 256
 ZIG_RTAIL = 3.6541528853610088
@@ -76,9 +83,13 @@ def _zig_tables():
 ZIG_X, ZIG_R = _zig_tables()
 _ZX = ZIG_X
 _ZR = ZIG_R
-# integer fast-path tables: accept iff |r| < _ZK[j] ⇔ |r·2⁻⁵²| < _ZR[j]; then r·_ZW[j]
-_ZK = np.ceil(ZIG_R * 2.0 ** 52).astype(np.int64)
-_ZW = ZIG_X[:ZIG_LAYERS] * 2.0 ** -52
+# integer fast-path tables: accept iff |r| < _ZK[j] ⇔ |r·2⁻²³| < _ZR[j]; then r·_ZW[j]
+_ZK = np.ceil(ZIG_R * 2.0 ** 23).astype(np.int64)
+_ZW = ZIG_X[:ZIG_LAYERS] * 2.0 ** -23
+_INV23 = 2.0 ** -23
+_ODD_XOR = np.uint64(0xD1B54A32D192ED03)   # K': the odd half's rejection chain
+_LO32 = np.uint64(0xFFFFFFFF)
+_S8I = np.int64(8)
 
 
 @njit(cache=True, inline="always")
@@ -137,28 +148,41 @@ def _zig_slow(a, j, u):
 
 
 @njit(cache=True, inline="always")
-def _normal_at(key, counter):
-    """The N(0, 1) variate of stream position ``counter`` under ``key``."""
-    a = mix64(key + counter * _PHI)
-    j = np.int64(a & _MASK8)
-    r = np.int64(a) >> _S11I            # arithmetic shift: signed top 53 bits
+def _half_normal(a, half, start):
+    """The normal of one 32-bit half ``half`` (< 2³², as uint64) of the word ``a``;
+    ``start`` seeds the rejection chain."""
+    j = np.int64(half & _MASK8)
+    r = np.int64(np.int32(np.uint32(half))) >> _S8I     # signed top 24 bits
     if abs(r) < _ZK[j]:
         return np.float64(r) * _ZW[j]
-    return _zig_slow(a, j, np.float64(r) * _INV52)
+    return _zig_slow(start, j, np.float64(r) * _INV23)
+
+
+@njit(cache=True, inline="always")
+def _pair_word(key, step, k):
+    return mix64(key + ((step << _S32) + k) * _PHI)
 
 
 @njit(cache=True, inline="always")
 def normal(key, step, i):
     """The N(0, 1) variate of particle ``i`` at ``step`` under ``key`` (uint64 arguments)."""
-    return _normal_at(key, (step << _S32) + i)
+    a = _pair_word(key, step, i >> np.uint64(1))
+    if i & np.uint64(1):
+        return _half_normal(a, a >> _S32, a ^ _ODD_XOR)
+    return _half_normal(a, a & _LO32, a)
 
 
 @njit(cache=True, inline="always")
 def fill_normals(out, m, key, step, i0):
-    """``out[k] = normal(key, step, i0 + k)`` for 0 ≤ k < m (uint64 ``step``, ``i0``)."""
-    base = (step << _S32) + i0
-    for k in range(m):
-        out[k] = _normal_at(key, base + np.uint64(k))
+    """``out[k] = normal(key, step, i0 + k)`` for 0 ≤ k < m (uint64 ``step``, even ``i0``):
+    one word per pair of particles."""
+    k0 = i0 >> np.uint64(1)
+    for p in range(m // 2):
+        a = _pair_word(key, step, k0 + np.uint64(p))
+        out[2 * p] = _half_normal(a, a & _LO32, a)
+        out[2 * p + 1] = _half_normal(a, a >> _S32, a ^ _ODD_XOR)
+    if m % 2:
+        out[m - 1] = normal(key, step, i0 + np.uint64(m - 1))
 
 
 @njit(cache=True, parallel=True)
@@ -191,13 +215,16 @@ def normals_numpy(seed: int, step: int, n: int) -> np.ndarray:
     key = seed_key(seed)
     idx = np.arange(int(n), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        a = _mix64_py(key + ((np.uint64(step) << _S32) + idx) * _PHI)
-    j = (a & _MASK8).astype(np.int64)
-    u = (a.view(np.int64) >> 11).astype(np.float64) * _INV52
+        a = _mix64_py(key + ((np.uint64(step) << _S32) + (idx >> np.uint64(1))) * _PHI)
+    odd = (idx & np.uint64(1)).astype(bool)
+    half = np.where(odd, a >> _S32, a & _LO32)
+    start = np.where(odd, a ^ _ODD_XOR, a)
+    j = (half & _MASK8).astype(np.int64)
+    u = (half.astype(np.uint32).view(np.int32).astype(np.int64) >> 8) * _INV23
     z = u * ZIG_X[j]
     slow = np.nonzero(~(np.abs(u) < ZIG_R[j]))[0]
     for k in slow:
-        z[k] = _zig_slow_py(a[k], int(j[k]), float(u[k]))
+        z[k] = _zig_slow_py(start[k], int(j[k]), float(u[k]))
     return z
 
 
