@@ -105,12 +105,12 @@ def test_euler_matches_numpy_twin(rng, kinetic, inter):
                                             ("baoab", True)])
 @pytest.mark.parametrize("force", ["linear", "cubic", "quintic", "tabulated"])
 def test_blocked_path_equals_streaming_path(rng, monkeypatch, scheme, kinetic, force):
-    """Non-interacting runs below BLOCKED_MAX_N take the blocked path (noise pass, then
+    """Non-interacting runs take the blocked path (noise pass, then
     vectorised update passes with force forms fixed at compile time); forcing the
     per-particle streaming path must give the same bits, reflections included (a narrow
     domain, N not a multiple of the block size, a shortened last step)."""
     import particles.simulate as psim_mod
-    psim = psim_mod if hasattr(psim_mod, "BLOCKED_MAX_N") else __import__(
+    psim = psim_mod if hasattr(psim_mod, "BLOCKED_PATH") else __import__(
         "sys").modules["particles.simulate"]
     grad = {"linear": Polynomial([0.3, 1.2]), "cubic": Polynomial([0.2, -1.0, 0.3, 1.0]),
             "quintic": Polynomial([0.0, -1.0, 0.0, 0.5, 0.0, 0.05]),
@@ -121,7 +121,7 @@ def test_blocked_path_equals_streaming_path(rng, monkeypatch, scheme, kinetic, f
     kw = dict(grad_potential=grad, temperature=0.9, gamma=1.3, dt=0.03, snapshots=[0.2, 0.5],
               domain=(-1.5, 1.5), seed=5, scheme=scheme)
     blocked = simulate(x0, v0, **kw)
-    monkeypatch.setattr(psim, "BLOCKED_MAX_N", 0)
+    monkeypatch.setattr(psim, "BLOCKED_PATH", False)
     streaming = simulate(x0, v0, **kw)
     assert blocked.n_reflected > 100
     assert np.array_equal(blocked.x, streaming.x)
