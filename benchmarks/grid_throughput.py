@@ -86,10 +86,10 @@ def subprocess_warmup(env=None):
     return [float(w) for w in out.stdout.split()]
 
 
-def work_precision(ns):
+def work_precision(ns, schemes=("upwind", "muscl", "sg_imex")):
     rows = []
     m, c = kinetic_gaussian_moments(1.0, [1.5, 0.0], np.diag([0.09, 0.09]), 1.0, 0.0, 1.0, 0.5)
-    for scheme in ("upwind", "muscl"):
+    for scheme in schemes:
         for n in ns:
             p, f0, _ = kin_setup(n)
             exact = cell_averages_2d(lambda a, b: gaussian_pdf_2d(a, b, m, c), p.x, p.v)
