@@ -13,8 +13,9 @@ Strang splitting of one step Δt into
   exactly ``(ψ_i(v_{j+1}) − ψ_i(v_j))/hv = γ v_{j+1/2} + G_i``, the row's discrete Gibbs
   state ``exp(−ψ_i/(γλ))`` (the Maxwellian shifted by −G_i/γ) is an exact fixed point, and
   ``I − c L_i`` is an M-matrix for every c. Time stepping TR-BDF2 with one tridiagonal
-  factorisation per row, redone for that row by backward Euler if the result has a
-  negative value (positive for every Δt); the rows are independent (parallel).
+  factorisation per row; a row whose result has a negative value is blended with its
+  backward-Euler result (:func:`grids.implicit.blend_positive`: positive for every Δt,
+  same mass); the rows are independent (parallel).
   C conserves the row mass ρ_i, so G — a function of ρ only — is *exactly* constant
   during C: the split step is linear in f.
 * **T** (x-transport, Δt): ``∂t f + v ∂x f = 0`` with MC-limited MUSCL fluxes and
@@ -39,7 +40,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .implicit import GAMMA, _trbdf2, sg_coefficients, thomas_factor, thomas_solve
+from .implicit import (GAMMA, _trbdf2, blend_positive, blend_positive_numpy,
+                       sg_coefficients, thomas_factor, thomas_solve)
 from .kernels import (_check, kin_force, kin_row_stats, kin_sample, kin_update_muscl,
                       kin_update_muscl_serial, record_diagnostics)
 
@@ -53,7 +55,7 @@ SG_IMEX = 4
 @njit(cache=True)
 def _collide_row(f, i, Gi, vc, v2half, gamma, lam, hv, dt, refactor, dp, dm, cp, inv, cpb,
                  invb, tmp, out):
-    """C over Δt = ``dt`` on row i (in place); returns (row sum, min, max, fell back)."""
+    """C over Δt = ``dt`` on row i (in place); returns (row sum, min, max, blended)."""
     nv = vc.size
     if refactor:
         for j in range(nv):
@@ -65,7 +67,8 @@ def _collide_row(f, i, Gi, vc, v2half, gamma, lam, hv, dt, refactor, dp, dm, cp,
     fell = False
     if not (mn >= 0.0):
         thomas_factor(dp, dm, dt, cpb, invb)
-        thomas_solve(dp, dt, cpb, invb, row, out)
+        thomas_solve(dp, dt, cpb, invb, row, tmp)
+        blend_positive(out, tmp)
         fell = True
     s = 0.0
     mn = np.inf
@@ -85,8 +88,8 @@ def collide_rows(f, G, vc, v2half, gamma, lam, hv, dt, refactor, scratch, rowsum
     """Apply C over ``dt`` to every row of ``f`` (shape (nx, nv), in place).
 
     ``scratch`` has shape (8, nx, nv); its first four planes keep the row factors between
-    calls (reused when ``refactor`` is False). ``fell[i]`` is set to 1 where row i fell
-    back to backward Euler.
+    calls (reused when ``refactor`` is False). ``fell[i]`` is set to 1 where row i was
+    blended with backward Euler.
     """
     nx = f.shape[0]
     for i in prange(nx):
@@ -123,7 +126,7 @@ def kinetic_imex_advance(f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, khat, 
 
     Arguments and return values as :func:`grids.kernels.kinetic_advance`, plus
     ``dt_fixed`` (> 0: cap on the step, intervals split into equal steps) and
-    ``counters`` (``[0]`` += rows that fell back to backward Euler, ``[1]`` += row
+    ``counters`` (``[0]`` += rows blended with backward Euler, ``[1]`` += row
     factorisation sweeps).
     """
     nx, nv = f.shape
@@ -217,7 +220,8 @@ def kinetic_imex_advance(f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, khat, 
 # ---------------------------------------------------------------------------------------
 
 def collide_numpy(f, G, vc, gamma, lam, hv, dt):
-    """C over ``dt`` with dense matrices: TR-BDF2 per row, backward Euler if negative.
+    """C over ``dt`` with dense matrices: TR-BDF2 per row, blended with backward Euler
+    where negative.
 
     Returns ``(f_new, rows_fell_back)``.
     """
@@ -228,7 +232,7 @@ def collide_numpy(f, G, vc, gamma, lam, hv, dt):
         L = sg_matrix_numpy(gamma * 0.5 * vc ** 2 + G[i] * vc, gamma * lam, hv)
         r = _trbdf2_numpy(f[i], L, dt)
         if r.min() < 0.0:
-            r = np.linalg.solve(np.eye(vc.size) - dt * L, f[i])
+            r = blend_positive_numpy(r, np.linalg.solve(np.eye(vc.size) - dt * L, f[i]))
             fell += 1
         out[i] = r
     return out, fell

@@ -34,10 +34,14 @@ c > 0 the matrix ``M = I − c L`` is a column-diagonally-dominant M-matrix: M�
   is second order and L-stable and conserves mass to round-off, but — like every linear
   method of order two (Bolley–Crouzeix) — it is positive only under a step restriction
   (the trapezoidal right-hand side needs ``γΔt/2 · max|L_ii| ≤ 1`` and the BDF2 stage
-  subtracts ρ^n). A step whose result has a negative value is therefore redone by
-  backward Euler, which is positive unconditionally; the scheme as a whole is thus
-  positive for every Δt, and second order wherever TR-BDF2 stays positive (smooth
-  solutions; the fallback is first order and is counted).
+  subtracts ρ^n). When its result ρ_TR has a negative value, the step also computes the
+  backward-Euler result ρ_BE (positive unconditionally) and returns the convex
+  combination θ ρ_TR + (1 − θ) ρ_BE with the largest θ ∈ [0, 1] that is non-negative
+  (:func:`blend_positive`; both have the same mass, so the blend does too). The scheme
+  is thus positive for every Δt and second order wherever TR-BDF2 stays positive. The
+  negative values are mostly tiny undershoots far out in a tail, where θ stays close to
+  1: in the drift-dominated benchmark (λ = 0.02) the blend halves the error of
+  discarding such steps for backward Euler. Blended steps are counted.
 
 The interaction is handled by a predictor–corrector: the step is taken with Φ frozen at
 ρ^n (predictor ρ*), then retaken from ρ^n with Φ evaluated at ½(ρ^n + ρ*) (second order;
@@ -63,7 +67,7 @@ from numba import njit
 from .convolution import conv_apply
 from .kernels import NEG_TOL, od_sample, record_diagnostics
 
-__all__ = ["SG_IMPLICIT", "SG2_IMPLICIT", "fit_weight", "bernoulli", "sg_coefficients", "sg_apply", "thomas_factor",
+__all__ = ["SG_IMPLICIT", "SG2_IMPLICIT", "blend_positive", "fit_weight", "bernoulli", "sg_coefficients", "sg_apply", "thomas_factor",
            "thomas_solve", "sg_advance", "sg_rhs_numpy", "sg_step_numpy", "GAMMA"]
 
 #: kernel id of the implicit Scharfetter–Gummel TR-BDF2 scheme (after kernels.UPWIND, MUSCL)
@@ -225,7 +229,7 @@ def _step(r0, phi_src, dt, Vc, has_int, wkhat, tw, rev, work, h, lam, conv, phi,
     """One step with the rates from ``phi_src``; TR-BDF2, backward Euler if negative.
 
     ``refactor`` False reuses the rates and TR-BDF2 factors already in dp, dm, cp, inv.
-    Returns (amax, used_fallback).
+    Returns (amax, blended with backward Euler).
     """
     amax = 0.0
     if refactor:
@@ -236,8 +240,44 @@ def _step(r0, phi_src, dt, Vc, has_int, wkhat, tw, rev, work, h, lam, conv, phi,
     if mn >= 0.0:
         return amax, False
     thomas_factor(dp, dm, dt, cpb, invb)
-    thomas_solve(dp, dt, cpb, invb, r0, out)
+    thomas_solve(dp, dt, cpb, invb, r0, tmp)
+    blend_positive(out, tmp)
     return amax, True
+
+
+@njit(cache=True)
+def blend_positive(high, low):
+    """Replace ``high`` by the non-negative convex combination θ·high + (1 − θ)·low with
+    the largest θ ∈ [0, 1] (``low`` ≥ 0, both of equal mass); returns θ.
+
+    θ = min over cells with high_i < 0 of low_i/(low_i − high_i), shrunk by 10⁻¹² so that
+    rounding cannot leave a negative value; the mass is Σ high = Σ low, kept to round-off.
+    Negative values of TR-BDF2 are mostly tiny undershoots far in a tail (1e-160 next to
+    an O(1) maximum), where θ stays ≈ 1 and the step keeps its second order, instead of
+    discarding the whole step for backward Euler.
+    """
+    n = high.size
+    theta = 1.0
+    any_negative = False
+    for i in range(n):
+        h = high[i]
+        if h < 0.0:
+            lo = low[i]
+            theta = min(theta, lo / (lo - h))
+            any_negative = True
+    if not any_negative:
+        return 1.0
+    theta *= 1.0 - 1e-12
+    if not (theta > 0.0):
+        theta = 0.0
+    for i in range(n):
+        high[i] = theta * high[i] + (1.0 - theta) * low[i]
+    for i in range(n):
+        if high[i] < 0.0:          # cannot happen unless low has underflowed to 0 there
+            for k in range(n):
+                high[k] = low[k]
+            return 0.0
+    return theta
 
 
 @njit(cache=True)
@@ -247,7 +287,7 @@ def sg_advance(r, g, Vc, has_int, wkhat, tw, rev, h, lam, length, cfl, dt_fixed,
 
     Same return values as :func:`grids.kernels.overdamped_advance`:
     ``(status, t, n_steps_here, step, n_diag, dt, min, max)``. ``counters[0]`` is
-    incremented by the number of backward-Euler fallback steps, ``counters[1]`` by the
+    incremented by the number of steps blended with backward Euler, ``counters[1]`` by the
     number of tridiagonal factorisations.
 
     ``dt_fixed > 0``: the remaining interval is split into ⌈(t_stop − t)/dt_fixed⌉ equal
@@ -400,17 +440,28 @@ def _trbdf2_numpy(r0, L, dt):
     return np.linalg.solve(M, a * rg - b * r0)
 
 
+def blend_positive_numpy(high, low):
+    """NumPy twin of :func:`blend_positive` (returns the blended array)."""
+    neg = high < 0.0
+    if not neg.any():
+        return high.copy()
+    theta = min(1.0, float(np.min(low[neg] / (low[neg] - high[neg]))))
+    theta = max(theta * (1.0 - 1e-12), 0.0)
+    out = theta * high + (1.0 - theta) * low
+    return low.copy() if out.min() < 0.0 else out
+
+
 def sg_step_numpy(r, Vc, lam, h, dt, W=None, fit=False):
     """One step of the scheme (predictor–corrector with an interaction table ``W``).
 
-    Returns ``(r_new, used_fallback)``.
+    Returns ``(r_new, blended)``.
     """
     def step(src):
         L = sg_matrix_numpy(_phi_numpy(src, Vc, W, h), lam, h, fit)
         out = _trbdf2_numpy(r, L, dt)
         if out.min() >= 0.0:
             return out, False
-        return np.linalg.solve(np.eye(r.size) - dt * L, r), True
+        return blend_positive_numpy(out, np.linalg.solve(np.eye(r.size) - dt * L, r)), True
 
     out, fb = step(r)
     if W is None:

@@ -212,8 +212,9 @@ class SGImplicit(Scheme):
     so the discrete Gibbs state ρ_i ∝ exp(−Φ_i/λ) is an exact fixed point. One tridiagonal
     (Thomas) factorisation per step (none when there is no interaction and Δt is constant),
     two solves; the interaction by a predictor–corrector (twice the work). Second order in
-    space and time. Positive for every Δt: a TR-BDF2 step with a negative value is redone by
-    backward Euler (an M-matrix solve, positive unconditionally). See :mod:`grids.implicit`.
+    space and time. Positive for every Δt: a TR-BDF2 result with a negative value is
+    replaced by its largest non-negative convex combination with the backward-Euler result
+    (an M-matrix solve, positive unconditionally; same mass). See :mod:`grids.implicit`.
 
     Step: ``solve(..., dt=...)`` splits each snapshot interval into equal steps of at most
     dt; without dt, Δt = c · h / max(max_face |∂xΦ|, λ/L) with c = ``cfl``, an advective
@@ -248,9 +249,9 @@ class SGImex(Scheme):
 
     Kinetic only. Strang splitting ``C(Δt/2) T(Δt) C(Δt/2)``: C solves, row by row in x,
     ``∂t f = ∂v((γv + G_i) f) + γλ ∂v² f`` (friction, force, diffusion) with exponentially
-    fitted fluxes and TR-BDF2 (one tridiagonal factorisation per row; backward Euler for a
-    row whose result has a negative value), so each row's discrete shifted Maxwellian is
-    an exact fixed point of C; T is ``∂t f + v ∂x f = 0`` with the MC-limited MUSCL fluxes
+    fitted fluxes and TR-BDF2 (one tridiagonal factorisation per row; a row whose result
+    has a negative value is blended with backward Euler), so each row's discrete shifted
+    Maxwellian is an exact fixed point of C; T is ``∂t f + v ∂x f = 0`` with the MC-limited MUSCL fluxes
     and Heun's method. Second order in space and time; mass to round-off.
 
     Step: Δt = c · hx / max|v| — only the transport restricts it (positive for c ≤ 1/2),
@@ -376,7 +377,7 @@ class _Kinetic:
         self.gamma = float(problem.gamma)
         self.lam = float(problem.temperature)
         self.fixed_dt = 0.0                       # implicit (sg_imex): user step cap (0: rule)
-        self.counters = np.zeros(2, dtype=np.int64)  # sg_imex: fallback rows, factor sweeps
+        self.counters = np.zeros(2, dtype=np.int64)  # sg_imex: blended rows, factor sweeps
 
     def advance(self, kernel, f, g, cfl, t, t_stop, sample_first, sample_at_stop, n_max, step,
                 every, diag):
@@ -411,7 +412,7 @@ class _Overdamped:
         self.lam = float(problem.temperature)
         self.length = x.hi - x.lo
         self.fixed_dt = 0.0                       # implicit schemes: user step (0: rule)
-        self.counters = np.zeros(2, dtype=np.int64)  # implicit: fallback steps, factorisations
+        self.counters = np.zeros(2, dtype=np.int64)  # implicit: blended steps, factorisations
 
     def advance(self, kernel, r, g, cfl, t, t_stop, sample_first, sample_at_stop, n_max, step,
                 every, diag):
@@ -721,7 +722,7 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         message = f"finished at t={t:.6g} after {step} steps"
         if cls.implicit:
             what = "rows" if kinetic else "steps"
-            message += f" ({int(packed.counters[0])} backward-Euler fallback {what})"
+            message += f" ({int(packed.counters[0])} {what} blended with backward Euler)"
         if max_bm > BOUNDARY_WARN:
             message += (f"; warning: up to {max_bm:.2e} of the mass sat in the outermost cells,"
                         f" the domain may be too small")

@@ -130,4 +130,4 @@ def test_registry_and_arguments():
     with pytest.raises(ValueError, match="kinetic"):
         solve(op, np.full(op.shape, 1 / 6), [0.1], scheme="sg_imex")
     sol = solve(p, f, [0.05, 0.1], scheme="sg_imex")
-    assert sol.success and "fallback rows" in sol.message
+    assert sol.success and "rows blended with backward Euler" in sol.message
