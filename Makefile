@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-all bench install clean
+.PHONY: demo test test-all bench install clean clean-cache
 
 install: $(VENV)/.installed
 
@@ -31,3 +31,8 @@ bench: install
 
 clean:
 	rm -rf runs .pytest_cache
+
+# Numba keys each cached kernel on its own source file only: after editing a function that
+# other modules' kernels inline (e.g. particles/rng.py), drop the cache so they recompile.
+clean-cache:
+	find vfp grids particles validation -name '*.nbi' -delete -o -name '*.nbc' -delete
