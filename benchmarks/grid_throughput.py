@@ -29,10 +29,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from grids.grid import Axis  # noqa: E402
-from grids.quadrature import cell_averages_1d, cell_averages_2d  # noqa: E402
-from grids.solver import KineticProblem, OverdampedProblem, SCHEMES, solve  # noqa: E402
-from validation.exact import gaussian_pdf_1d, gaussian_pdf_2d, kinetic_gaussian_moments  # noqa
+from vfp.grids.grid import Axis  # noqa: E402
+from vfp.grids.quadrature import cell_averages_1d, cell_averages_2d  # noqa: E402
+from vfp.grids.solver import KineticProblem, OverdampedProblem, SCHEMES, solve  # noqa: E402
+from vfp.validation.exact import gaussian_pdf_1d, gaussian_pdf_2d, kinetic_gaussian_moments  # noqa
 
 
 def harmonic(x):
@@ -77,7 +77,7 @@ def throughput(setup, n, scheme, work, interaction=False):
 
 
 def subprocess_warmup(env=None):
-    code = ("import time; t0=time.perf_counter(); import grids.solver as s; "
+    code = ("import time; t0=time.perf_counter(); import vfp.grids.solver as s; "
             "a=s.warm_up(True); b=s.warm_up(False); "
             "print(f'{a:.3f} {b:.3f} {time.perf_counter()-t0:.3f}')")
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -113,7 +113,7 @@ def main(argv=None):
 
     # compile / cache
     t0 = time.perf_counter()
-    import grids.solver as gs
+    import vfp.grids.solver as gs
     ck = gs.warm_up(True)
     co = gs.warm_up(False)
     print(f"\nkernel compile/load in this process: kinetic {ck:.2f} s, overdamped {co:.2f} s")

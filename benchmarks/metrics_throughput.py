@@ -18,7 +18,7 @@ import tracemalloc
 import numpy as np
 from scipy.stats import norm
 
-from validation import metrics as M
+from vfp.validation import metrics as M
 
 
 def _rss_mb():

@@ -30,9 +30,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from particles.forces import Polynomial  # noqa: E402
-from particles.interaction import GaussianKernel, interaction_force  # noqa: E402
-from particles.simulate import simulate  # noqa: E402
+from vfp.particles.forces import Polynomial  # noqa: E402
+from vfp.particles.interaction import GaussianKernel, interaction_force  # noqa: E402
+from vfp.particles.simulate import simulate  # noqa: E402
 
 DW = Polynomial([0.0, -1.0, 0.0, 1.0])
 DOMAIN = (-6.0, 6.0)
@@ -117,9 +117,9 @@ def bench_mesh(n, work):
 _MEM_CHILD = r"""
 import resource, sys, numpy as np
 sys.path.insert(0, {root!r})
-from particles.forces import Polynomial
-from particles.interaction import GaussianKernel
-from particles.simulate import simulate
+from vfp.particles.forces import Polynomial
+from vfp.particles.interaction import GaussianKernel
+from vfp.particles.simulate import simulate
 n = {n}
 rng = np.random.default_rng(0)
 x0 = rng.normal(0, 1, n); v0 = rng.normal(0, 1, n)

@@ -5,10 +5,10 @@ Overdamped:  dX = −V'(X) dt − (1/N) Σ_j W'(X − X^j) dt + sqrt(2λ) dB
 
 Public API::
 
-    from particles.forces import Polynomial, Tabulated          # V' specs
-    from particles.interaction import (Quadratic, GaussianKernel, TabulatedKernel,
+    from vfp.particles.forces import Polynomial, Tabulated          # V' specs
+    from vfp.particles.interaction import (Quadratic, GaussianKernel, TabulatedKernel,
                                        INTERACTION_METHODS)     # W specs, methods
-    from particles.simulate import simulate, ParticleSolution, SCHEMES
+    from vfp.particles.simulate import simulate, ParticleSolution, SCHEMES
 
 Modules: :mod:`particles.rng` (counter-based ziggurat normals, bit-identical for any
 thread count), :mod:`particles.forces`, :mod:`particles.interaction` (exact mean form,

@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 # The mesh convolution reuses the grid solver's compiled radix-2 FFT (DESIGN §7).
-from grids.convolution import fft_inplace, fft_tables
+from ..grids.convolution import fft_inplace, fft_tables
 
 __all__ = ["Quadratic", "GaussianKernel", "TabulatedKernel", "INTERACTION_METHODS",
            "as_interaction", "resolve_method", "default_mesh_cells", "MeshPlan",

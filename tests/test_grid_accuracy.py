@@ -11,10 +11,10 @@ the asymptotic L1 order of `muscl` is only guaranteed between 1.5 and 2 and we a
 import numpy as np
 import pytest
 
-from grids.grid import Axis
-from grids.quadrature import cell_averages_1d, cell_averages_2d
-from grids.solver import KineticProblem, OverdampedProblem, free_energy, solve
-from validation.exact import (gaussian_pdf_1d, gaussian_pdf_2d, gibbs_density,
+from vfp.grids.grid import Axis
+from vfp.grids.quadrature import cell_averages_1d, cell_averages_2d
+from vfp.grids.solver import KineticProblem, OverdampedProblem, free_energy, solve
+from vfp.validation.exact import (gaussian_pdf_1d, gaussian_pdf_2d, gibbs_density,
                               kinetic_gaussian_moments, overdamped_gaussian_moments,
                               self_consistent_equilibrium)
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from grids import kernels as K
-from grids import reference as R
-from grids.convolution import Convolver
-from grids.grid import Axis
-from grids.quadrature import cell_averages_1d, cell_averages_2d
-from grids.solver import (MUSCL, SCHEMES, KineticProblem, OverdampedProblem, Scheme, Upwind,
+from vfp.grids import kernels as K
+from vfp.grids import reference as R
+from vfp.grids.convolution import Convolver
+from vfp.grids.grid import Axis
+from vfp.grids.quadrature import cell_averages_1d, cell_averages_2d
+from vfp.grids.solver import (MUSCL, SCHEMES, KineticProblem, OverdampedProblem, Scheme, Upwind,
                           free_energy, solve)
 
 
@@ -175,7 +175,7 @@ def test_full_step_matches_numpy(rng, scheme, kinetic):
     cfl = SCHEMES[scheme].default_cfl
     ref, dt_ref = (R.kinetic_step if kinetic else R.overdamped_step)(p, s0, scheme, cfl)
     # run exactly one step: end time far away, n_max = 1 through the packed advance
-    from grids.solver import _pack
+    from vfp.grids.solver import _pack
     packed = _pack(p)
     s = s0.copy()
     diag = np.empty((4, K.N_DIAG))
@@ -191,7 +191,7 @@ def test_full_step_matches_numpy(rng, scheme, kinetic):
 def test_free_energy_numba_matches_numpy(rng, kinetic):
     p = _kin_problem() if kinetic else _od_problem()
     s = _rough_state(rng, p.shape)
-    from grids.solver import _pack
+    from vfp.grids.solver import _pack
     packed = _pack(p)
     diag = np.empty((1, K.N_DIAG))
     packed.advance(K.UPWIND, s.copy(), np.empty_like(s), 0.5, 0.0, 0.0, True, False, 0, 0, 1,

@@ -11,11 +11,11 @@ tests/test_grid_accuracy.py.
 import numpy as np
 import pytest
 
-from grids import imex as IMEX
-from grids.grid import Axis
-from grids.quadrature import cell_averages_2d
-from grids.solver import SCHEMES, KineticProblem, OverdampedProblem, SGImex, solve
-from validation.exact import gaussian_pdf_2d
+from vfp.grids import imex as IMEX
+from vfp.grids.grid import Axis
+from vfp.grids.quadrature import cell_averages_2d
+from vfp.grids.solver import SCHEMES, KineticProblem, OverdampedProblem, SGImex, solve
+from vfp.validation.exact import gaussian_pdf_2d
 
 
 def dwell(x):

@@ -9,14 +9,14 @@ is particular to it: the discrete Gibbs state is a fixed point to round-off for 
 import numpy as np
 import pytest
 
-from grids import implicit as IMP
-from grids.convolution import Convolver
-from grids.grid import Axis
-from grids.quadrature import cell_averages_1d
-from grids.solver import (SCHEMES, KineticProblem, OverdampedProblem, SGImplicit, _pack,
+from vfp.grids import implicit as IMP
+from vfp.grids.convolution import Convolver
+from vfp.grids.grid import Axis
+from vfp.grids.quadrature import cell_averages_1d
+from vfp.grids.solver import (SCHEMES, KineticProblem, OverdampedProblem, SGImplicit, _pack,
                           free_energy, solve)
-from grids import kernels as K
-from validation.exact import (gaussian_pdf_1d, gibbs_density, overdamped_gaussian_moments,
+from vfp.grids import kernels as K
+from vfp.validation.exact import (gaussian_pdf_1d, gibbs_density, overdamped_gaussian_moments,
                               self_consistent_equilibrium)
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from grids.grid import Axis
-from grids.quadrature import cell_averages_1d, cell_averages_2d
-from grids.solver import KineticProblem, OverdampedProblem, solve
-from validation.exact import gaussian_pdf_1d, gaussian_pdf_2d
+from vfp.grids.grid import Axis
+from vfp.grids.quadrature import cell_averages_1d, cell_averages_2d
+from vfp.grids.solver import KineticProblem, OverdampedProblem, solve
+from vfp.validation.exact import gaussian_pdf_1d, gaussian_pdf_2d
 
 
 def dwell(x):
@@ -187,10 +187,10 @@ def test_second_process_loads_kernels_from_cache():
     interpreter only loads them. A cold compile takes ~30 s here, a load < 1 s."""
     import subprocess
     import sys
-    import grids.solver as gs
+    import vfp.grids.solver as gs
     gs.warm_up(True)
     gs.warm_up(False)
-    code = ("import grids.solver as s; print(s.warm_up(True) + s.warm_up(False))")
+    code = ("import vfp.grids.solver as s; print(s.warm_up(True) + s.warm_up(False))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert float(out.stdout.strip()) < 5.0

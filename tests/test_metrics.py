@@ -10,8 +10,8 @@ import pytest
 from scipy.special import digamma  # noqa: F401  (documents the KL estimator constants)
 from scipy.stats import norm
 
-from validation import metrics as M
-from validation.exact import gaussian_pdf_2d
+from vfp.validation import metrics as M
+from vfp.validation.exact import gaussian_pdf_2d
 
 
 # ----------------------------------------------------------------------------- helpers

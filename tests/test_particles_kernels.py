@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from particles import reference as ref
-from particles.forces import Polynomial, Tabulated
-from particles.interaction import (GaussianKernel, Quadratic, TabulatedKernel,
+from vfp.particles import reference as ref
+from vfp.particles.forces import Polynomial, Tabulated
+from vfp.particles.interaction import (GaussianKernel, Quadratic, TabulatedKernel,
                                    interaction_force)
-from particles.rng import normals, normals_numpy
-from particles.simulate import SCHEMES, simulate
+from vfp.particles.rng import normals, normals_numpy
+from vfp.particles.simulate import SCHEMES, simulate
 
 DW = Polynomial([0.0, -1.0, 0.0, 1.0])          # V = x⁴/4 − x²/2
 
@@ -109,9 +109,9 @@ def test_blocked_path_equals_streaming_path(rng, monkeypatch, scheme, kinetic, f
     vectorised update passes with force forms fixed at compile time); forcing the
     per-particle streaming path must give the same bits, reflections included (a narrow
     domain, N not a multiple of the block size, a shortened last step)."""
-    import particles.simulate as psim_mod
+    import vfp.particles.simulate as psim_mod
     psim = psim_mod if hasattr(psim_mod, "BLOCKED_PATH") else __import__(
-        "sys").modules["particles.simulate"]
+        "sys").modules["vfp.particles.simulate"]
     grad = {"linear": Polynomial([0.3, 1.2]), "cubic": Polynomial([0.2, -1.0, 0.3, 1.0]),
             "quintic": Polynomial([0.0, -1.0, 0.0, 0.5, 0.0, 0.05]),
             "tabulated": lambda x: np.sin(x) + x}[force]
@@ -328,9 +328,9 @@ def test_bit_identical_across_processes_with_thread_counts():
     import sys
     code = (
         "import numpy as np, hashlib\n"
-        "from particles.forces import Polynomial\n"
-        "from particles.interaction import GaussianKernel\n"
-        "from particles.simulate import simulate\n"
+        "from vfp.particles.forces import Polynomial\n"
+        "from vfp.particles.interaction import GaussianKernel\n"
+        "from vfp.particles.simulate import simulate\n"
         "r = np.random.default_rng(0); x0 = r.uniform(-2, 2, 20001); v0 = r.normal(0, 1, 20001)\n"
         "h = hashlib.sha256()\n"
         "for kw in (dict(), dict(scheme='baoab', interaction=GaussianKernel(0.5, 0.5),"

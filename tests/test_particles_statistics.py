@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from scipy import integrate, linalg, stats
 
-from particles.forces import Polynomial
-from particles.interaction import Quadratic
-from particles.simulate import simulate
-from validation.exact import (gibbs_density, kinetic_gaussian_moments,
+from vfp.particles.forces import Polynomial
+from vfp.particles.interaction import Quadratic
+from vfp.particles.simulate import simulate
+from vfp.validation.exact import (gibbs_density, kinetic_gaussian_moments,
                               overdamped_gaussian_moments)
 
 Z5 = 5.0

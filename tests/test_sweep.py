@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from validation import chaos
-from validation.exact import n_particle_kl
+from vfp.validation import chaos
+from vfp.validation.exact import n_particle_kl
 from vfp import config as cfgmod
 from vfp import sweep as sw
 from vfp.cli import main

@@ -40,7 +40,7 @@ __all__ = [
 
 def grid_schemes() -> dict:
     """The grid solver's scheme registry (name → Scheme class with max_cfl, regimes...)."""
-    from grids.solver import SCHEMES
+    from vfp.grids.solver import SCHEMES
 
     return SCHEMES
 
@@ -540,7 +540,7 @@ def validate(cfg: Config) -> Config:
 
 def _check_mesh(cfg, p):
     """Reject a particle mesh too coarse for the interaction kernel before any work."""
-    from particles.interaction import check_mesh
+    from vfp.particles.interaction import check_mesh
 
     from .run import particle_forces
 

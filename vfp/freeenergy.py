@@ -43,8 +43,8 @@ def _zero(s):
 
 def grid_equilibrium_free_energy(cfg) -> float:
     """min of the discrete free energy on the config's grid (see module docstring)."""
-    from grids.solver import free_energy
-    from validation.exact import self_consistent_equilibrium
+    from vfp.grids.solver import free_energy
+    from vfp.validation.exact import self_consistent_equilibrium
 
     from .run import build_grid_problem
 
@@ -73,7 +73,7 @@ def free_energy_curves(path, *, entropy_subsample=200_000, seed=0) -> dict:
         ``grid_F_star`` when the file has a grid; ``particle_t``, ``particle_gap``,
         ``particle_F``, ``F_star``, ``particle_spread`` (≈ 1.28 λ/√n) when it has particles.
     """
-    from validation.chaos import free_energy_equilibrium, free_energy_particles
+    from vfp.validation.chaos import free_energy_equilibrium, free_energy_particles
 
     from . import config as cfgmod
     from .store import StoreError, read_run

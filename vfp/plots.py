@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from validation import plots as vp
+from vfp.validation import plots as vp
 
 from .store import StoreError, read_run
 

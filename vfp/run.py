@@ -70,7 +70,7 @@ class RunResult:
 
 
 def _axis(axis_cfg):
-    from grids.grid import Axis
+    from vfp.grids.grid import Axis
 
     return Axis(axis_cfg.min, axis_cfg.max, axis_cfg.cells)
 
@@ -85,7 +85,7 @@ def build_grid_problem(cfg: cfgmod.Config):
     outside : float
         Probability of the initial law outside the grid (the grid data are renormalised).
     """
-    from grids.solver import KineticProblem, OverdampedProblem
+    from vfp.grids.solver import KineticProblem, OverdampedProblem
 
     m, g = cfg.model, cfg.grid
     x = _axis(g.x)
@@ -112,8 +112,8 @@ def particle_forces(potential: Potential, interaction: Potential | None, lo: flo
     A quadratic interaction uses the exact O(N) mean form, a Gaussian kernel its closed
     form, any other kernel a table of W' on [−(hi − lo), hi − lo].
     """
-    from particles.forces import Polynomial
-    from particles.interaction import GaussianKernel, Quadratic, TabulatedKernel
+    from vfp.particles.forces import Polynomial
+    from vfp.particles.interaction import GaussianKernel, Quadratic, TabulatedKernel
 
     if potential.grad_polynomial is not None:
         grad = Polynomial(potential.grad_polynomial)
@@ -177,7 +177,7 @@ def compare_states(x, v, x_edges, v_edges, state, compare_cfg: cfgmod.CompareCon
         Numeric values keyed like :func:`compare_keys`, plus ``w2_emd_estimator`` (text)
         when exact OT was computed.
     """
-    from validation import metrics as vm
+    from vfp.validation import metrics as vm
 
     metrics = compare_cfg.metrics
     if v is None:
@@ -297,7 +297,7 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
 
 def _run_grid(cfg, problem, initial, times, writer, result, grid_states, progress,
                       check_cfl):
-    from grids.solver import solve
+    from vfp.grids.solver import solve
 
     kinetic = cfg.model.kinetic
     dv = problem.v.h if kinetic else None
@@ -330,7 +330,7 @@ def _run_grid(cfg, problem, initial, times, writer, result, grid_states, progres
 
 
 def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, progress):
-    from particles.simulate import simulate
+    from vfp.particles.simulate import simulate
 
     p, m = cfg.particles, cfg.model
     kinetic = m.kinetic

@@ -190,7 +190,7 @@ def run_task(shared: dict, n: int, seed_index: int) -> dict:
         ``n``, ``seed_index``, ``task_seed``, ``status`` (0 or the simulator's), ``message``,
         ``values`` (key → array over snapshot times), ``seconds``, ``estimator``.
     """
-    from particles.simulate import simulate
+    from vfp.particles.simulate import simulate
 
     from .run import compare_states, particle_forces
 
@@ -311,7 +311,7 @@ def _run_dask(shared, tasks, on_result, client):
 
 def solve_grid_states(cfg, times):
     """Solve the grid once; returns (states, x_edges, v_edges, diagnostics, info)."""
-    from grids.solver import solve
+    from vfp.grids.solver import solve
 
     from .run import build_grid_problem
 
@@ -383,7 +383,7 @@ class _SweepWriter:
             f.attrs["regime"] = cfg.model.regime
             f.attrs["status"] = "running"
             f.attrs["metrics"] = ",".join(metrics)
-            from validation.chaos import FIT_METHOD
+            from vfp.validation.chaos import FIT_METHOD
 
             f.attrs["fit_method"] = FIT_METHOD
             self._grid(f, grid, times)
@@ -494,7 +494,7 @@ class _SweepWriter:
 
 def summarise(ns, metrics: dict, fit_keys, n_boot=2000, seed=0) -> dict:
     """Means, floors, excesses and fitted slopes (:func:`validation.chaos.slope_fit`)."""
-    from validation.chaos import slope_fit
+    from vfp.validation.chaos import slope_fit
 
     out = {}
     for k in fit_keys:
@@ -627,7 +627,7 @@ def _exact(cfg, ns, times):
     params = exact_reference_params(cfg)
     if params is None:
         return None
-    from validation.chaos import n_particle_reference
+    from vfp.validation.chaos import n_particle_reference
 
     kw = {k: params[k] for k in ("var0", "cov0", "gamma") if k in params}
     rows = [[n_particle_reference(t, n, params["a"], params["kappa"], params["temperature"],

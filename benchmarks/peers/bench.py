@@ -45,10 +45,10 @@ if not hasattr(np, "product"):
 HERE = os.path.dirname(os.path.abspath(__file__))
 QUICK = os.environ.get("VFP_PEERS_QUICK") == "1"
 
-from grids.grid import Axis                                     # noqa: E402
-from grids.quadrature import cell_averages_1d                  # noqa: E402
-from grids.solver import OverdampedProblem, solve               # noqa: E402
-from validation.exact import gaussian_pdf_1d, overdamped_gaussian_moments   # noqa: E402
+from vfp.grids.grid import Axis                                     # noqa: E402
+from vfp.grids.quadrature import cell_averages_1d                  # noqa: E402
+from vfp.grids.solver import OverdampedProblem, solve               # noqa: E402
+from vfp.validation.exact import gaussian_pdf_1d, overdamped_gaussian_moments   # noqa: E402
 
 NS = [50, 100, 200, 400, 800, 1600]
 NS_VFP_EXTRA = [3200]
@@ -293,8 +293,8 @@ def moment_error(x):
 
 
 def particles_vfp(n, reps=5):
-    from particles.forces import Polynomial
-    from particles.simulate import simulate
+    from vfp.particles.forces import Polynomial
+    from vfp.particles.simulate import simulate
     x0 = np.random.default_rng(1).normal(P_M0, P_S0, n)
     best, comp, sol = math.inf, 0.0, None
     for k in range(reps):
