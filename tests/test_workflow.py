@@ -13,7 +13,7 @@ import pytest
 
 from vfp import config as cfgmod
 from vfp.cli import main
-from vfp.run import run
+from vfp.runner import run
 from vfp.store import read_run
 
 ROOT = Path(__file__).resolve().parents[1]

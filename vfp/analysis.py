@@ -124,7 +124,7 @@ def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None
     keys : list of str
         The comparison datasets written.
     """
-    from .run import compare_keys, compare_states
+    from .pipeline import compare_keys, compare_states
 
     path = Path(path)
     data = read_run(path)

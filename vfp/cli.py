@@ -82,7 +82,7 @@ def _fail(message, code=EXIT_BAD_INPUT):
 
 def _cmd_run(args):
     from . import config as cfgmod
-    from .run import run
+    from .runner import run
 
     cfg = cfgmod.load(args.config)
     out = Path(args.output) if args.output else cfg.output_path()

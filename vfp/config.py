@@ -542,7 +542,7 @@ def _check_mesh(cfg, p):
     """Reject a particle mesh too coarse for the interaction kernel before any work."""
     from vfp.particles.interaction import check_mesh
 
-    from .run import particle_forces
+    from .model import particle_forces
 
     axis = p.x if p.x is not None else cfg.grid.x
     _, spec = particle_forces(cfg.model.potential, cfg.model.interaction, axis.min, axis.max)

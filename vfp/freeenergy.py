@@ -46,10 +46,10 @@ def grid_equilibrium_free_energy(cfg) -> float:
     from vfp.grids.solver import free_energy
     from vfp.validation.exact import self_consistent_equilibrium
 
-    from .run import build_grid_problem
+    from .model import grid_problem
 
     m, g = cfg.model, cfg.grid
-    problem, _, _ = build_grid_problem(cfg)
+    problem, _, _ = grid_problem(m, g, cfg.initial)
     w = m.interaction.value if m.interaction is not None else _zero
     _, rho = self_consistent_equilibrium(m.potential.value, w, m.temperature, g.x.min,
                                          g.x.max, cells=g.x.cells)

@@ -2,7 +2,7 @@
 
 ``vfp sweep CONFIG.toml --n 1000,10000 --seeds 8 -o SWEEP.h5`` (or :func:`run_sweep`)
 solves the grid once, then runs one *task* per (N, seed index): a particle simulation
-compared with the grid at every snapshot (:func:`vfp.run.compare_states`). Tasks run
+compared with the grid at every snapshot (:func:`vfp.pipeline.compare_states`). Tasks run
 
 * in this process (``workers=1``),
 * on local worker processes (``concurrent.futures.ProcessPoolExecutor``, spawn context,
@@ -35,7 +35,7 @@ Sweep file layout (``format = "vfp-sweep-1"``)::
                              Gaussian start): kl [n_t], kl_per_particle, com_var,
                              iid_com_var [n_N, n_t] (validation.chaos.n_particle_reference)
 
-Metric keys are those of :func:`vfp.run.compare_keys` (``w2_x``, ``kl``, ``mean_x`` …,
+Metric keys are those of :func:`vfp.pipeline.compare_keys` (``w2_x``, ``kl``, ``mean_x`` …,
 each distance with its i.i.d. noise floor ``<key>_floor``) plus derived squared errors
 that scale like 1/N: ``<w2 key>_sq`` = W2² and ``<moment>_err2`` = (particles − grid)²,
 with floors squared likewise.
@@ -56,6 +56,7 @@ import h5py
 import numpy as np
 
 from . import config as cfgmod
+from . import pipeline
 
 __all__ = ["SweepError", "SweepResult", "SweepData", "run_sweep", "run_task", "task_seed",
            "parse_ns", "read_sweep", "is_sweep_file", "sweep_metric_keys", "FIT_KEYS",
@@ -129,9 +130,7 @@ def sweep_metrics(cfg, metrics=None) -> tuple:
 
 def sweep_metric_keys(metrics, kinetic) -> list[str]:
     """Dataset names under /sweep/metrics: comparison keys plus the derived squares."""
-    from .run import compare_keys
-
-    keys = list(compare_keys(metrics, kinetic))
+    keys = list(pipeline.compare_keys(metrics, kinetic))
     for k in W2_KEYS:
         if k in keys:
             keys += [f"{k}_sq", f"{k}_sq_floor"]
@@ -190,21 +189,9 @@ def run_task(shared: dict, n: int, seed_index: int) -> dict:
         ``n``, ``seed_index``, ``task_seed``, ``status`` (0 or the simulator's), ``message``,
         ``values`` (key → array over snapshot times), ``seconds``, ``estimator``.
     """
-    from vfp.particles.simulate import simulate
-
-    from .run import compare_states, particle_forces
-
     start = time.perf_counter()
     cfg = _worker_config(shared)
-    p, m = cfg.particles, cfg.model
-    kinetic = m.kinetic
     seed = task_seed(shared["config_seed"], n, seed_index)
-    axis = p.x if p.x is not None else cfg.grid.x
-    lo, hi = axis.min, axis.max
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1A17]))
-    sample = cfg.initial.sample_in(int(n), rng, lo, hi)
-    x0, v0 = (sample[:, 0].copy(), sample[:, 1].copy()) if kinetic else (sample, None)
-    grad, interaction = particle_forces(m.potential, m.interaction, lo, hi)
     ccfg = replace(cfg.compare or cfgmod.CompareConfig(), metrics=tuple(shared["metrics"]),
                    seed=seed % (1 << 48))
     times = np.asarray(shared["times"])
@@ -214,18 +201,16 @@ def run_task(shared: dict, n: int, seed_index: int) -> dict:
     estimator = [None]
 
     def on_snapshot(index, t, x, v):
-        row = compare_states(x, v, shared["x_edges"], shared["v_edges"], states[index], ccfg,
-                             snapshot_index=index)
+        row = pipeline.compare_states(x, v, shared["x_edges"], shared["v_edges"],
+                                      states[index], ccfg, snapshot_index=index)
         estimator[0] = row.pop("w2_emd_estimator", estimator[0])
         _derive(row)
         for k in keys:
             if k in row:
                 values[k][index] = row[k]
 
-    sol = simulate(x0, v0, grad_potential=grad, interaction=interaction, gamma=m.gamma,
-                   temperature=m.temperature, dt=p.dt, snapshots=times, domain=(lo, hi),
-                   scheme=p.scheme, interaction_method=p.interaction,
-                   mesh_cells=p.mesh_cells, seed=seed, on_snapshot=on_snapshot)
+    sol = pipeline.simulate_particles(cfg, n=n, seed=seed, times=times,
+                                      on_snapshot=on_snapshot)
     return {"n": int(n), "seed_index": int(seed_index), "task_seed": seed,
             "status": int(sol.status), "message": sol.message, "values": values,
             "seconds": time.perf_counter() - start, "estimator": estimator[0]}
@@ -311,13 +296,7 @@ def _run_dask(shared, tasks, on_result, client):
 
 def solve_grid_states(cfg, times):
     """Solve the grid once; returns (states, x_edges, v_edges, diagnostics, info)."""
-    from vfp.grids.solver import solve
-
-    from .run import build_grid_problem
-
-    problem, initial, outside = build_grid_problem(cfg)
-    sol = solve(problem, initial, times, scheme=cfg.grid.scheme, cfl=cfg.grid.effective_cfl(),
-                diagnostics_every=cfg.grid.diagnostics_every)
+    sol, problem, outside = pipeline.solve_grid(cfg, times)
     if sol.status != 0:
         raise SweepError("grid", f"grid solver: {sol.message}")
     v_edges = problem.v.edges if cfg.model.kinetic else None

@@ -1,0 +1,212 @@
+"""The one pipeline: grid solve, particle simulation and comparison, each defined once.
+
+``vfp run`` (:func:`vfp.runner.run`), ``vfp sweep`` (:func:`vfp.sweep.run_sweep`) and the
+Python API all go through these functions, so the same config gives the same grid
+snapshots, the same particles for the same seed and the same comparison numbers whichever
+entry point is used.
+
+Stages
+------
+:func:`solve_grid`
+    The grid problem of a config solved to its snapshot times.
+:func:`initial_particles`, :func:`simulate_particles`
+    N particles drawn from the initial law and advanced to the snapshot times.
+:func:`compare_states`, :func:`compare_keys`
+    The comparison metrics of one snapshot and the names under which they are stored.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model import axis, grid_problem, particle_forces
+
+__all__ = ["BOUNDARY_MASS_WARNING", "solve_grid", "particle_domain", "initial_particles",
+           "simulate_particles", "compare_keys", "compare_states", "grid_edges"]
+
+#: fraction of the mass at the edge of the domain above which a run warns
+BOUNDARY_MASS_WARNING = 1e-6
+
+#: stream tag of the particles' initial positions (kept apart from the dynamics' noise)
+_INITIAL_STREAM = 0x1A17
+
+
+# ---------------------------------------------------------------------------------------
+# Grid
+
+
+def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, check_cfl=True):
+    """Solve the config's grid problem.
+
+    Parameters
+    ----------
+    cfg : Config
+        Needs ``[grid]``; its scheme, cfl, dt and diagnostics interval are used.
+    times : array_like, optional
+        Snapshot times (default ``cfg.time.times()``).
+    on_snapshot : callable(index, t, state), optional
+    on_progress : callable(t, n_steps), optional
+    check_cfl : bool
+        Reject a cfl above the scheme's positivity limit.
+
+    Returns
+    -------
+    solution : vfp.grids.solver.GridSolution
+    problem : KineticProblem or OverdampedProblem
+    outside : float
+        Probability of the initial law outside the grid (the grid data are renormalised).
+    """
+    from vfp.grids.solver import solve
+
+    if times is None:
+        times = cfg.time.times()
+    problem, initial, outside = grid_problem(cfg.model, cfg.grid, cfg.initial)
+    g = cfg.grid
+    solution = solve(problem, initial, times, scheme=g.scheme, cfl=g.effective_cfl(),
+                     diagnostics_every=g.diagnostics_every, on_snapshot=on_snapshot,
+                     on_progress=on_progress, check_cfl=check_cfl, dt=g.dt)
+    return solution, problem, outside
+
+
+def grid_edges(cfg):
+    """Cell edges of the config's grid: (x_edges, v_edges), v_edges None when overdamped."""
+    g = cfg.grid
+    return axis(g.x).edges, axis(g.v).edges if cfg.model.kinetic else None
+
+
+# ---------------------------------------------------------------------------------------
+# Particles
+
+
+def particle_domain(cfg):
+    """The particles' reflecting interval (lo, hi): ``particles.x``, else the grid's x-axis,
+    else None (free space, no walls)."""
+    p = cfg.particles
+    axis = p.x if p.x is not None else (cfg.grid.x if cfg.grid is not None else None)
+    return None if axis is None else (float(axis.min), float(axis.max))
+
+
+def initial_particles(cfg, n, seed):
+    """N particles drawn from the initial law (conditioned on the domain, if any).
+
+    The stream is ``SeedSequence([seed, 0x1A17])``, independent of the simulator's noise.
+
+    Returns
+    -------
+    x0 : ndarray, shape (n,)
+    v0 : ndarray, shape (n,), or None (overdamped)
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _INITIAL_STREAM]))
+    domain = particle_domain(cfg)
+    if domain is None:
+        sample = cfg.initial.sample(int(n), rng)
+    else:
+        sample = cfg.initial.sample_in(int(n), rng, *domain)
+    if cfg.model.kinetic:
+        return sample[:, 0].copy(), sample[:, 1].copy()
+    return np.ascontiguousarray(sample).reshape(-1), None
+
+
+def _force_range(cfg, x0, domain):
+    """Interval on which non-polynomial forces are tabulated: the domain, or in free space
+    the initial positions' range widened on both sides by three times its width."""
+    if domain is not None:
+        return domain
+    lo, hi = float(np.min(x0)), float(np.max(x0))
+    width = max(hi - lo, 1.0)
+    return lo - 3.0 * width, hi + 3.0 * width
+
+
+def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
+                       on_progress=None):
+    """Simulate the config's particle system.
+
+    Parameters
+    ----------
+    cfg : Config
+        Needs ``[particles]``.
+    n, seed : int, optional
+        Override ``particles.n`` and ``particles.seed`` (sweeps).
+    times : array_like, optional
+        Snapshot times (default ``cfg.time.times()``).
+    on_snapshot : callable(index, t, x, v), optional
+    on_progress : callable(t, n_steps), optional
+
+    Returns
+    -------
+    vfp.particles ParticleSolution
+    """
+    from vfp.particles.simulate import simulate
+
+    p, m = cfg.particles, cfg.model
+    n = p.n if n is None else int(n)
+    seed = p.seed if seed is None else int(seed)
+    if times is None:
+        times = cfg.time.times()
+    x0, v0 = initial_particles(cfg, n, seed)
+    domain = particle_domain(cfg)
+    grad, interaction = particle_forces(m.potential, m.interaction, *_force_range(cfg, x0, domain))
+    return simulate(x0, v0, grad_potential=grad, interaction=interaction, gamma=m.gamma,
+                    temperature=m.temperature, dt=p.dt, snapshots=times, domain=domain,
+                    scheme=p.scheme, interaction_method=p.interaction,
+                    mesh_cells=p.mesh_cells, seed=seed, on_snapshot=on_snapshot,
+                    on_progress=on_progress)
+
+
+# ---------------------------------------------------------------------------------------
+# Comparison
+
+
+_METRIC_KEYS = {
+    # config metric name -> (keys written, kinetic only); keys follow
+    # validation.metrics.compare_snapshot, "<key>_floor" is the i.i.d. noise floor.
+    "w2_x": (("w2_x", "w2_x_floor"), False),
+    "w2_v": (("w2_v", "w2_v_floor"), True),
+    "sw2": (("sw2", "sw2_floor"), True),
+    "w2_emd": (("w2_emd", "w2_emd_floor", "w2_emd_subsample"), True),
+    "kl_knn": (("kl", "kl_floor", "kl_outside"), False),
+    "kl_binned": (("kl_binned", "kl_binned_floor"), False),
+    "tv": (("tv", "tv_floor"), False),
+    "mean": (("mean_x", "mean_x_grid", "mean_x_floor",
+              "mean_v", "mean_v_grid", "mean_v_floor"), False),
+    "cov": (("var_x", "var_x_grid", "var_x_floor", "var_v", "var_v_grid", "var_v_floor",
+             "cov_xv", "cov_xv_grid", "cov_xv_floor"), False),
+}
+
+
+def compare_keys(metrics, kinetic: bool) -> list[str]:
+    """Names of the /compare datasets for the chosen metrics and regime."""
+    keys = []
+    for name in metrics:
+        names, kinetic_only = _METRIC_KEYS[name]
+        if kinetic_only and not kinetic:
+            continue
+        keys.extend(k for k in names if kinetic or not ("_v" in k or k.startswith("cov_xv")))
+    return keys
+
+
+def compare_states(x, v, x_edges, v_edges, state, compare_cfg, snapshot_index: int = 0) -> dict:
+    """All comparison metrics between particles (x, v) and one grid state.
+
+    Wraps :func:`vfp.validation.metrics.compare_snapshot`; the seed of the projections, the
+    EMD subsample and the noise-floor sample is ``compare_cfg.seed`` shifted by the
+    snapshot index, so a recomputation from the file gives the same numbers.
+
+    Returns
+    -------
+    dict of str → float
+        Numeric values keyed like :func:`compare_keys`, plus ``w2_emd_estimator`` (text)
+        when exact OT was computed.
+    """
+    from vfp.validation import metrics as vm
+
+    metrics = compare_cfg.metrics
+    if v is None:
+        metrics = tuple(m for m in metrics if not _METRIC_KEYS[m][1])
+    out = vm.compare_snapshot(x, v, x_edges, v_edges, state, metrics=metrics,
+                              seed=compare_cfg.seed + 1000 * snapshot_index,
+                              n_projections=compare_cfg.n_projections,
+                              emd_subsample=compare_cfg.emd_subsample,
+                              noise_floor=compare_cfg.noise_floor)
+    return {k: (val if isinstance(val, str) else float(val)) for k, val in out.items()
+            if isinstance(val, (str, int, float, np.floating, np.integer))}

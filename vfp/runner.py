@@ -1,0 +1,230 @@
+"""``vfp run``: the pipeline's stages in order, written to one HDF5 file as they finish.
+
+:func:`run` takes a :class:`~vfp.config.Config` and returns a :class:`RunResult`; the CLI
+is a thin layer over it. The stages themselves (grid solve, particle simulation,
+comparison) live in :mod:`vfp.pipeline`, shared with ``vfp sweep``; a library user can call
+them one at a time.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import config as cfgmod
+from . import pipeline
+from .model import axis
+from .pipeline import BOUNDARY_MASS_WARNING
+from .store import RunWriter
+
+__all__ = ["RunResult", "run", "DomainWarning"]
+
+
+class DomainWarning(UserWarning):
+    """The domain is too small: mass reaches the outermost cells."""
+
+
+@dataclass
+class RunResult:
+    """What a run did.
+
+    Attributes
+    ----------
+    status : int
+        0 finished, -1 the grid solver diverged, -2 the particles diverged.
+    message : str
+    success : bool
+    path : Path or None
+        The HDF5 file written (None when writing was off).
+    times : ndarray
+        Snapshot times requested.
+    grid : GridSolution or None
+    particles : ParticleSolution or None
+    compare : dict of str → ndarray
+        One array over snapshot times per comparison key.
+    timings : dict of str → float
+        Seconds: grid_compile, grid_solve, particles_compile, particles_solve, compare.
+    warnings : list of str
+    """
+
+    status: int
+    message: str
+    success: bool
+    path: Path | None
+    times: np.ndarray
+    grid: object = None
+    particles: object = None
+    compare: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------
+# Progress
+
+
+class _Progress:
+    """A tqdm bar over simulated time, or nothing when quiet."""
+
+    def __init__(self, label, t_end, enabled):
+        self.bar = None
+        self.t = 0.0
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=float(t_end), desc=label, unit="t", file=sys.stderr,
+                            bar_format="{desc:>10}: {percentage:3.0f}%|{bar}| t={n:.3g}/{total:.3g}"
+                                       " [{elapsed}<{remaining}]")
+
+    def __call__(self, t, n_steps=None):
+        if self.bar is not None:
+            self.bar.update(max(0.0, float(t) - self.t))
+            if n_steps is not None:
+                self.bar.set_postfix_str(f"{n_steps} steps", refresh=False)
+        self.t = float(t)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The pipeline
+
+
+def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = True,
+        check_cfl: bool = True) -> RunResult:
+    """Run everything the config asks for and return a :class:`RunResult`.
+
+    Parameters
+    ----------
+    cfg : Config
+        A validated configuration (:func:`vfp.config.load` or built in Python).
+    output : path-like, optional
+        HDF5 file to write (default: ``cfg.output.path`` or ``runs/<config name>.h5``).
+    progress : bool
+        Show progress bars on stderr.
+    write : bool
+        Write the HDF5 file (off: results only in memory).
+    check_cfl : bool
+        Reject a CFL number above the scheme's positivity limit (turn off only to study
+        instability on purpose).
+    """
+    cfgmod.validate(cfg)
+    times = cfg.time.times()
+    kinetic = cfg.model.kinetic
+    path = Path(output) if output is not None else cfg.output_path()
+    result = RunResult(status=0, message="finished", success=True,
+                       path=path if write else None, times=times)
+    keys = pipeline.compare_keys(cfg.compare.metrics, kinetic) if cfg.compares else []
+    compare_rows: list[dict] = []
+
+    grid_spec = None
+    if cfg.grid is not None:
+        x_edges, v_edges = pipeline.grid_edges(cfg)
+        grid_spec = {"x_edges": x_edges, "v_edges": v_edges,
+                     "attrs": {"scheme": cfg.grid.scheme, "cfl": cfg.grid.effective_cfl()}}
+    part_spec = None
+    if cfg.particles is not None:
+        p = cfg.particles
+        part_spec = {"n": p.n, "n_stored": p.n_stored(), "kinetic": kinetic, "seed": p.seed,
+                     "scheme": p.scheme, "dt": p.dt}
+    writer = None
+    if write:
+        writer = RunWriter(path, cfg.text, grid=grid_spec, particles=part_spec,
+                           compare_keys=keys, attrs={"regime": cfg.model.regime})
+    try:
+        grid_states = []
+        if cfg.grid is not None:
+            _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl)
+        if result.success and cfg.particles is not None:
+            _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows,
+                           progress)
+        result.compare = {k: np.array([row.get(k, np.nan) for row in compare_rows])
+                          for k in ["t"] + keys} if compare_rows else {}
+    except KeyboardInterrupt:
+        result.status, result.message, result.success = 1, "interrupted", False
+        if writer is not None:
+            writer.close(status="interrupted", message="interrupted by the user",
+                         timings=result.timings)
+        raise
+    if writer is not None:
+        writer.close(status="finished" if result.success else "failed",
+                     message=result.message, timings=result.timings,
+                     warnings="\n".join(result.warnings))
+    for text in result.warnings:
+        warnings.warn(text, DomainWarning, stacklevel=2)
+    return result
+
+
+def _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl):
+    kinetic = cfg.model.kinetic
+    bar = _Progress("grid", times[-1], progress)
+
+    dv = axis(cfg.grid.v).h if kinetic else None
+
+    def on_snapshot(index, t, state):
+        grid_states.append(np.array(state, copy=True))
+        if writer is not None:
+            writer.write_grid_snapshot(t, state, dv=dv)
+
+    try:
+        sol, problem, outside = pipeline.solve_grid(cfg, times, on_snapshot=on_snapshot,
+                                                    on_progress=bar, check_cfl=check_cfl)
+    finally:
+        bar.close()
+    if outside > BOUNDARY_MASS_WARNING:
+        result.warnings.append(
+            f"initial law has {outside:.2e} of its mass outside the grid (renormalised): "
+            "the domain is too small")
+    result.grid = sol
+    result.timings["grid_compile"] = sol.compile_time
+    result.timings["grid_solve"] = sol.solve_time
+    result.timings["grid_steps"] = sol.n_steps
+    if writer is not None:
+        writer.write_grid_diagnostics(sol.diagnostics)
+    if sol.max_boundary_mass > BOUNDARY_MASS_WARNING:
+        result.warnings.append(
+            f"grid: the outermost cells held up to {sol.max_boundary_mass:.2e} of the mass "
+            f"(> {BOUNDARY_MASS_WARNING:g}): the domain is too small for this run")
+    if sol.status != 0:
+        result.status, result.success = -1, False
+        result.message = f"grid solver: {sol.message}"
+
+
+def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, progress):
+    x_edges, v_edges = pipeline.grid_edges(cfg) if cfg.grid is not None else (None, None)
+    compare_time = [0.0]
+    bar = _Progress("particles", times[-1], progress)
+
+    def on_snapshot(index, t, x, v):
+        if writer is not None:
+            writer.write_particle_snapshot(t, x, v)
+        if keys and index < len(grid_states):
+            start = time.perf_counter()
+            row = pipeline.compare_states(x, v, x_edges, v_edges, grid_states[index],
+                                          cfg.compare, snapshot_index=index)
+            row["t"] = t
+            compare_rows.append(row)
+            if writer is not None:
+                writer.write_compare(t, row)
+            compare_time[0] += time.perf_counter() - start
+
+    try:
+        sol = pipeline.simulate_particles(cfg, times=times, on_snapshot=on_snapshot,
+                                          on_progress=bar)
+    finally:
+        bar.close()
+    result.particles = sol
+    result.timings["particles_compile"] = sol.compile_time
+    result.timings["particles_solve"] = sol.solve_time - compare_time[0]
+    result.timings["particles_steps"] = sol.n_steps
+    result.timings["compare"] = compare_time[0]
+    if sol.status != 0:
+        result.status, result.success = -2, False
+        result.message = f"particles: {sol.message}"
