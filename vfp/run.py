@@ -8,7 +8,6 @@ one at a time (``build_grid_problem``, ``solve_grid``, ``simulate_particles``,
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 
 from . import config as cfgmod
 from .potentials import GaussianKernelPotential, Potential
+from .progress import Progress  # robust: hunk 1 (progress module)
 from .store import RunWriter
 
 __all__ = ["RunResult", "run", "build_grid_problem", "particle_forces", "compare_keys",
@@ -192,40 +192,11 @@ def compare_states(x, v, x_edges, v_edges, state, compare_cfg: cfgmod.CompareCon
 
 
 # ---------------------------------------------------------------------------------------
-# Progress
-
-
-class _Progress:
-    """A tqdm bar over simulated time, or nothing when quiet."""
-
-    def __init__(self, label, t_end, enabled):
-        self.bar = None
-        self.t = 0.0
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=float(t_end), desc=label, unit="t", file=sys.stderr,
-                            bar_format="{desc:>10}: {percentage:3.0f}%|{bar}| t={n:.3g}/{total:.3g}"
-                                       " [{elapsed}<{remaining}]")
-
-    def __call__(self, t, n_steps=None):
-        if self.bar is not None:
-            self.bar.update(max(0.0, float(t) - self.t))
-            if n_steps is not None:
-                self.bar.set_postfix_str(f"{n_steps} steps", refresh=False)
-        self.t = float(t)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-# ---------------------------------------------------------------------------------------
 # The pipeline
 
 
 def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = True,
-        check_cfl: bool = True) -> RunResult:
+        check_cfl: bool = True, overwrite: bool = False) -> RunResult:
     """Run everything the config asks for and return a :class:`RunResult`.
 
     Parameters
@@ -241,6 +212,8 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
     check_cfl : bool
         Reject a CFL number above the scheme's positivity limit (turn off only to study
         instability on purpose).
+    overwrite : bool
+        Replace a finished run at ``output`` (otherwise :class:`~vfp.store.StoreError`).
     """
     cfgmod.validate(cfg)
     times = cfg.time.times()
@@ -269,7 +242,8 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
     writer = None
     if write:
         writer = RunWriter(path, cfg.text, grid=grid_spec, particles=part_spec,
-                           compare_keys=keys, attrs={"regime": cfg.model.regime})
+                           compare_keys=keys, attrs={"regime": cfg.model.regime},
+                           overwrite=overwrite)  # robust: hunk 2 (overwrite)
     try:
         grid_states = []
         if cfg.grid is not None:
@@ -286,6 +260,14 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
             writer.close(status="interrupted", message="interrupted by the user",
                          timings=result.timings)
         raise
+    # robust: hunk 3 (any other exception: the file says "failed" and why, then re-raise)
+    except Exception as exc:
+        result.status, result.success = 1, False
+        result.message = f"{type(exc).__name__}: {exc}"
+        if writer is not None:
+            writer.close(status="failed", message=result.message, timings=result.timings)
+        raise
+    # robust: end hunk 3
     if writer is not None:
         writer.close(status="finished" if result.success else "failed",
                      message=result.message, timings=result.timings,
@@ -301,25 +283,27 @@ def _run_grid(cfg, problem, initial, times, writer, result, grid_states, progres
 
     kinetic = cfg.model.kinetic
     dv = problem.v.h if kinetic else None
-    bar = _Progress("grid", times[-1], progress)
+    bar = Progress("grid", times[-1], len(times), progress)  # robust: hunk 4
 
     def on_snapshot(index, t, state):
         grid_states.append(np.array(state, copy=True))
         if writer is not None:
             writer.write_grid_snapshot(t, state, dv=dv)
+        bar.snapshot(index, t)  # robust: hunk 4
 
     try:
         sol = solve(problem, initial, times, scheme=cfg.grid.scheme, cfl=cfg.grid.effective_cfl(),
                     diagnostics_every=cfg.grid.diagnostics_every, on_snapshot=on_snapshot,
-                    on_progress=bar, check_cfl=check_cfl, dt=cfg.grid.dt)
+                    on_progress=bar, check_cfl=check_cfl, dt=cfg.grid.dt,
+                    # robust: hunk 5 (diagnostics written as the run goes)
+                    on_diagnostics=writer.append_grid_diagnostics if writer is not None
+                    else None)
     finally:
         bar.close()
     result.grid = sol
     result.timings["grid_compile"] = sol.compile_time
     result.timings["grid_solve"] = sol.solve_time
     result.timings["grid_steps"] = sol.n_steps
-    if writer is not None:
-        writer.write_grid_diagnostics(sol.diagnostics)
     if sol.max_boundary_mass > BOUNDARY_MASS_WARNING:
         result.warnings.append(
             f"grid: the outermost cells held up to {sol.max_boundary_mass:.2e} of the mass "
@@ -334,10 +318,13 @@ def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, 
 
     p, m = cfg.particles, cfg.model
     kinetic = m.kinetic
-    axis = p.x if p.x is not None else cfg.grid.x
-    lo, hi = axis.min, axis.max
+    # robust: hunk 6 (no [grid] and no particles.x: free space, domain=None)
+    axis = p.x if p.x is not None else (cfg.grid.x if cfg.grid is not None else None)
+    lo, hi = (axis.min, axis.max) if axis is not None else (None, None)
     rng = np.random.default_rng([p.seed, 0x1A17])          # initial data stream
-    sample = cfg.initial.sample_in(p.n, rng, lo, hi)
+    sample = (cfg.initial.sample_in(p.n, rng, lo, hi) if axis is not None
+              else cfg.initial.sample(p.n, rng))
+    # robust: end hunk 6
     x0, v0 = (sample[:, 0].copy(), sample[:, 1].copy()) if kinetic else (sample, None)
     grad, interaction = particle_forces(m.potential, m.interaction, lo, hi)
     x_edges = v_edges = None
@@ -346,9 +333,10 @@ def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, 
         if kinetic:
             v_edges = np.linspace(cfg.grid.v.min, cfg.grid.v.max, cfg.grid.v.cells + 1)
     compare_time = [0.0]
-    bar = _Progress("particles", times[-1], progress)
+    bar = Progress("particles", times[-1], len(times), progress)  # robust: hunk 4
 
     def on_snapshot(index, t, x, v):
+        bar.snapshot(index, t)  # robust: hunk 4
         if writer is not None:
             writer.write_particle_snapshot(t, x, v)
         if keys and index < len(grid_states):
@@ -363,7 +351,8 @@ def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, 
 
     try:
         sol = simulate(x0, v0, grad_potential=grad, interaction=interaction, gamma=m.gamma,
-                       temperature=m.temperature, dt=p.dt, snapshots=times, domain=(lo, hi),
+                       temperature=m.temperature, dt=p.dt, snapshots=times,
+                       domain=(lo, hi) if axis is not None else None,  # robust: hunk 6
                        scheme=p.scheme, interaction_method=p.interaction,
                        mesh_cells=p.mesh_cells, seed=p.seed, on_snapshot=on_snapshot,
                        on_progress=bar)
@@ -374,6 +363,10 @@ def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, 
     result.timings["particles_solve"] = sol.solve_time - compare_time[0]
     result.timings["particles_steps"] = sol.n_steps
     result.timings["compare"] = compare_time[0]
+    # robust: hunk 7 (reflected fraction: an attribute of /particles; the CLI prints it)
+    if writer is not None:
+        writer.set_attrs("particles", reflected_fraction=float(sol.reflected_fraction),
+                         n_reflected=int(sol.n_reflected))
     if sol.status != 0:
         result.status, result.success = -2, False
         result.message = f"particles: {sol.message}"
