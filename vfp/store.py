@@ -19,8 +19,9 @@ Crash safety. The file is *closed between writes*: every append opens it, writes
 closes it again (:meth:`RunWriter.batch` groups the writes of one snapshot into one
 open). A run killed at any moment (SIGKILL, out of memory, power to the process) leaves
 a plain HDF5 file that opens with ``h5py.File(path, "r")`` and holds every snapshot
-written before the kill. No SWMR mode and no "latest" file format are used: SWMR leaves
-the file marked "already open for write" after a kill, which ordinary tools refuse.
+written before the kill. No SWMR mode and no "latest" file format are used: both leave
+the file marked "already open for write" after a kill, which ordinary tools refuse; the
+HDF5 1.8 format used instead has checksummed metadata and no such flag.
 
 One writer per file. :class:`RunWriter` holds an exclusive ``fcntl.flock`` on the lock
 file ``<name>.lock`` beside the output for its whole life; a second writer is refused
@@ -53,6 +54,7 @@ __all__ = ["RunWriter", "StoreError", "OutputLock", "open_run", "read_run", "Run
            "package_versions", "lock_path", "is_locked"]
 
 RUN_FORMAT = "vfp-run-1"
+_LIBVER = ("v108", "v108")
 _DIAGNOSTICS = ("t", "dt", "mass", "min", "boundary_mass", "free_energy")
 # h5py/HDF5 raise these for damaged metadata (bad checksums, truncated files).
 _H5_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError)
@@ -278,9 +280,10 @@ class RunWriter:
 
     # -- layout ---------------------------------------------------------------------------
     def _create(self, config_text, grid, particles, attrs):
-        # "w" truncates; the default (earliest) format has no consistency flags that a
-        # killed writer could leave set.
-        with h5py.File(self.path, "w", locking=False) as f:
+        # The HDF5 1.8 format: checksummed metadata (damage is detected, not read as
+        # garbage) and, unlike the "latest" (1.10+) superblock, no consistency flags that
+        # a writer killed while the file is open would leave set.
+        with h5py.File(self.path, "w", locking=False, libver=_LIBVER) as f:
             versions = package_versions()
             f.attrs["vfp_version"] = versions["vfp"]
             f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
