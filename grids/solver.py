@@ -585,7 +585,8 @@ _DIAG_KEYS = ("t", "dt", "mass", "min", "boundary_mass", "free_energy")
 
 
 def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics_every=10,
-          on_snapshot=None, on_progress=None, check_cfl=True, dt=None) -> GridSolution:
+          on_snapshot=None, on_progress=None, check_cfl=True, dt=None,
+          on_diagnostics=None) -> GridSolution:
     """Solve a kinetic or overdamped problem from t = 0 to ``snapshots[-1]``.
 
     Parameters
@@ -605,6 +606,10 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         Sample the diagnostics every this many steps (plus t = 0 and each snapshot).
     on_snapshot : callable(index, t, state), optional
         Called as soon as each snapshot is reached, with a copy of the state.
+    on_diagnostics : callable(dict of str -> ndarray), optional
+        Called with each new batch of diagnostic samples (keys as in
+        ``GridSolution.diagnostics``), before the snapshot or progress callbacks of the
+        same chunk, so a caller can store them as the run goes.
     on_progress : callable(t, n_steps), optional
         Called after every compiled chunk of steps.
     check_cfl : bool
@@ -690,6 +695,8 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         diag = np.empty((1, K.N_DIAG))
         packed.advance(cls.kernel, state, spare, cfl, 0.0, 0.0, True, False, 0, 0, every, diag)
         diag_parts.append(diag)
+        if on_diagnostics is not None:
+            on_diagnostics({key: diag[:, c].copy() for c, key in enumerate(_DIAG_KEYS)})
         sample_first = False
         deliver(0, 0.0)
         k = 1
@@ -701,6 +708,8 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
             diag)
         sample_first = False
         diag_parts.append(diag[:nd])
+        if on_diagnostics is not None and nd:
+            on_diagnostics({key: diag[:nd, c].copy() for c, key in enumerate(_DIAG_KEYS)})
         if on_progress is not None:
             on_progress(t, step)
         if st == -1:

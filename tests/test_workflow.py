@@ -136,7 +136,24 @@ def test_particles_only_and_grid_only(tmp_path):
     cfg = cfgmod.loads(part_only, "particles_only.toml")
     r = run(cfg, output=tmp_path / "p.h5", progress=False)
     assert r.success and r.grid is None
-    assert read_run(tmp_path / "p.h5").particle_x.shape == (3, 2000)
+    data = read_run(tmp_path / "p.h5")
+    assert data.particle_x.shape == (3, 2000)
+    # DESIGN §4: the fraction of reflected particles is an attribute of /particles
+    assert data.particle_attrs["reflected_fraction"] == r.particles.reflected_fraction
+    assert data.particle_attrs["n_reflected"] == r.particles.n_reflected
+
+
+# Remove the marker once particles.simulate accepts domain=None (the particles helper's
+# part of issue 11 item 4); the config and the pipeline already pass None.
+@pytest.mark.xfail(strict=False, reason="needs particles.simulate(domain=None)")
+def test_particles_without_domain_run_in_free_space(tmp_path):
+    text = small_config(tmp_path).read_text()
+    part_only = text.replace("[grid]", "[unused]").split("[unused]")[0] + \
+        "[particles]\nn = 2000\ndt = 0.01\nseed = 2\n"
+    cfg = cfgmod.loads(part_only, "free.toml")
+    assert cfg.particles.x is None
+    r = run(cfg, output=tmp_path / "free.h5", progress=False)
+    assert r.success and r.particles.n_reflected == 0
 
 
 def test_diverging_run_stops_and_keeps_snapshots(tmp_path):
@@ -219,6 +236,14 @@ def test_signals_leave_readable_file(tmp_path, sig, code):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == code, err
+    # a plain open, as any HDF5 tool does it, works after SIGINT and SIGKILL alike
+    with h5py.File(out, "r") as f:
+        n_plain = f["grid/t"].shape[0]
+        assert n_plain >= 3 and f["grid/f"].shape[0] >= n_plain
+        diag_t = f["grid/diagnostics/t"][()]
+        # diagnostics are written as the run goes, up to the last snapshot at least
+        assert len(diag_t) > n_plain and diag_t[-1] >= f["grid/t"][n_plain - 1]
+        assert f.attrs["status"] == ("interrupted" if sig == signal.SIGINT else "running")
     data = read_run(out)
     n = len(data.grid_t)
     assert n >= 3 and data.grid_f.shape[0] == n

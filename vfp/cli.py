@@ -1,7 +1,10 @@
 """Command line: ``vfp run | compare | plot | info | sweep | freeenergy``.
 
-Exit codes: 0 success; 1 the run stopped (diverged); 2 a bad config or file (one line on
-stderr, no traceback); 130 interrupted by Ctrl-C (the file keeps every finished snapshot).
+Exit codes: 0 success; 1 the run failed (diverged, or any error during the work: one line
+on stderr, the file's status is "failed" with the message; ``--debug`` shows the
+traceback); 2 a bad config or file, an output locked by another run or a finished run
+that ``--overwrite`` does not allow to replace (one line, before any work); 130
+interrupted by Ctrl-C (status "interrupted"; the file keeps every finished snapshot).
 """
 
 from __future__ import annotations
@@ -27,13 +30,28 @@ def _parser():
     p = _Parser(prog="vfp", description="Mean-field Langevin particles against their "
                                         "Vlasov-Fokker-Planck limit.")
     p.add_argument("--version", action="version", version=f"vfp {__version__}")
+    # --debug is accepted before or after the command name
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of an unexpected error")
+    p.add_argument("--debug", action="store_true", default=False,
+                   help="show the full traceback of an unexpected error")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_parser = sub.add_parser
+
+    def add_parser(*args, **kw):
+        return _add_parser(*args, parents=[common], **kw)
+
+    sub.add_parser = add_parser
 
     r = sub.add_parser("run", help="run grid and/or particles from a TOML config, then compare")
     r.add_argument("config", help="TOML config file")
     r.add_argument("-o", "--output", help="HDF5 output file (default: [output] path)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     r.add_argument("--plots", metavar="DIR", help="also write the PNG figures to DIR")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the output if it holds a finished run (a file left by an "
+                        "unfinished run is always replaced)")
 
     c = sub.add_parser("compare", help="recompute the comparison from stored snapshots")
     c.add_argument("file", help="HDF5 run file")
@@ -88,9 +106,13 @@ def _cmd_run(args):
     out = Path(args.output) if args.output else cfg.output_path()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore")
-        result = run(cfg, output=out, progress=not args.quiet)
+        result = run(cfg, output=out, progress=not args.quiet, overwrite=args.overwrite)
     for text in result.warnings:
         print(f"vfp: warning: {text}", file=sys.stderr)
+    sol = result.particles
+    if sol is not None and not args.quiet and hasattr(sol, "reflected_fraction"):
+        print(f"vfp: particles: {sol.reflected_fraction:.3g} reflections per particle-step "
+              f"at the walls ({sol.n_reflected} in all)", file=sys.stderr)
     if not result.success:
         return _fail(f"{result.message}; snapshots written so far are in {out}", EXIT_FAILED)
     timing = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items()
@@ -177,6 +199,26 @@ def main(argv=None) -> int:
         print("vfp: interrupted; the output file keeps every finished snapshot",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        return _fail(_unexpected(args, exc), _unexpected_code(args))
+
+
+# h5py raises these for damaged metadata read after the file opened (bad checksums).
+_READ_COMMANDS = ("info", "plot", "compare")
+
+
+def _unexpected_code(args):
+    return EXIT_BAD_INPUT if args.command in _READ_COMMANDS else EXIT_FAILED
+
+
+def _unexpected(args, exc):
+    """One line for an error nobody anticipated (the traceback is behind --debug)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    if args.command in _READ_COMMANDS:
+        return f"{args.file}: damaged or unreadable run file ({text}) (--debug for details)"
+    return f"{args.command} failed: {text} (--debug for the traceback)"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-__all__ = ["GaussianMixture", "gaussian"]
+__all__ = ["GaussianMixture", "gaussian", "SAMPLE_IN_ROUNDS"]
+
+SAMPLE_IN_ROUNDS = 16  # redraw rounds before exact truncated sampling takes over
 
 
 def _interval_masses(edges, mean, std):
@@ -127,17 +129,60 @@ class GaussianMixture:
         out = out[rng.permutation(n)] if len(self.weights) > 1 else out
         return out[:, 0].copy() if self.dim == 1 else out
 
-    def sample_in(self, n, rng, lo, hi):
-        """Sample conditioned on x ∈ [lo, hi] (matches the normalised grid data)."""
+    def inside_mass(self, lo, hi) -> float:
+        """P(lo ≤ X ≤ hi) for the x-component X."""
+        return float(sum(w * _interval_masses(np.array([lo, hi]), mu[0], s[0])[0]
+                         for w, mu, s in zip(self.weights, self.means, self.stds)))
+
+    def sample_in(self, n, rng, lo, hi, max_rounds=SAMPLE_IN_ROUNDS):
+        """Sample conditioned on x ∈ [lo, hi] (matches the normalised grid data).
+
+        Points outside are redrawn from the whole law for at most ``max_rounds`` rounds
+        (cheap when little mass lies outside); whatever is still outside then is drawn
+        exactly from the conditioned law (component chosen with weights w_k·P_k(inside),
+        x from the truncated normal by inverse CDF, v from its normal), so the work is
+        bounded however little mass lies inside.
+
+        Raises
+        ------
+        ValueError
+            No mass of the law lies inside [lo, hi] (in floating point).
+        """
         out = self.sample(n, rng)
         xs = out if self.dim == 1 else out[:, 0]
         bad = (xs < lo) | (xs > hi)
-        while np.any(bad):
+        rounds = 0
+        while np.any(bad) and rounds < max_rounds:
             redraw = self.sample(int(bad.sum()), rng)
             out[bad] = redraw
             xs = out if self.dim == 1 else out[:, 0]
             bad = (xs < lo) | (xs > hi)
+            rounds += 1
+        if np.any(bad):
+            out[bad] = self._sample_truncated(int(bad.sum()), rng, lo, hi)
         return out
+
+    def _sample_truncated(self, m, rng, lo, hi):
+        from scipy.stats import truncnorm
+
+        inside = np.array([_interval_masses(np.array([lo, hi]), mu[0], s[0])[0]
+                           for mu, s in zip(self.means, self.stds)])
+        weights = self.weights * inside
+        if not weights.sum() > 0:
+            raise ValueError(f"the initial law has no mass inside [{lo:g}, {hi:g}]")
+        counts = rng.multinomial(m, weights / weights.sum())
+        parts = []
+        for c, mu, s in zip(counts, self.means, self.stds):
+            if c == 0:
+                continue
+            a, b = (lo - mu[0]) / s[0], (hi - mu[0]) / s[0]
+            x = truncnorm.rvs(a, b, loc=mu[0], scale=s[0], size=c, random_state=rng)
+            x = np.clip(x, lo, hi)  # the inverse CDF may round a hair outside
+            if self.dim == 2:
+                x = np.column_stack([x, rng.normal(mu[1], s[1], size=c)])
+            parts.append(x)
+        out = np.concatenate(parts, axis=0)
+        return out[rng.permutation(m)]
 
 
 def gaussian(mean, std) -> GaussianMixture:

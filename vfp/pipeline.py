@@ -35,7 +35,8 @@ _INITIAL_STREAM = 0x1A17
 # Grid
 
 
-def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, check_cfl=True):
+def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, on_diagnostics=None,
+               check_cfl=True):
     """Solve the config's grid problem.
 
     Parameters
@@ -46,6 +47,8 @@ def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, check_cfl
         Snapshot times (default ``cfg.time.times()``).
     on_snapshot : callable(index, t, state), optional
     on_progress : callable(t, n_steps), optional
+    on_diagnostics : callable(dict of str → ndarray), optional
+        Each new batch of diagnostic samples, as the run goes.
     check_cfl : bool
         Reject a cfl above the scheme's positivity limit.
 
@@ -64,7 +67,8 @@ def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, check_cfl
     g = cfg.grid
     solution = solve(problem, initial, times, scheme=g.scheme, cfl=g.effective_cfl(),
                      diagnostics_every=g.diagnostics_every, on_snapshot=on_snapshot,
-                     on_progress=on_progress, check_cfl=check_cfl, dt=g.dt)
+                     on_progress=on_progress, on_diagnostics=on_diagnostics,
+                     check_cfl=check_cfl, dt=g.dt)
     return solution, problem, outside
 
 

@@ -184,8 +184,85 @@ class ExpressionError(ValueError):
 
 
 _FUNCTIONS = ("exp", "log", "sin", "cos", "tanh", "sqrt", "abs")
+# Bounds on the work an expression may ask of sympy (exact integer arithmetic and
+# polynomial expansion grow without limit otherwise: "(((10**64)**64)**64)**64" takes
+# tens of seconds, "((x+1)**64)**64" expands to 4097 huge coefficients).
 _MAX_EXPRESSION_LENGTH = 2000
-_MAX_POWER = 64
+_MAX_POWER = 64             # |numeric exponent|
+_MAX_INTEGER = 10**18       # |integer literal|; write larger constants as floats
+_MAX_LOG10_CONSTANT = 300   # numeric powers beyond 1e300 overflow float64 anyway
+_MAX_DEGREE = 128           # bound on the polynomial degree of the expression
+_MAX_NODES = 1000
+_MAX_DEPTH = 64
+
+
+def _check_size(tree):
+    """Bound node count, nesting depth and polynomial degree before sympy sees the tree."""
+    count = 0
+
+    def walk(node, depth):
+        nonlocal count
+        count += 1
+        if count > _MAX_NODES:
+            raise ExpressionError(f"expression too large (more than {_MAX_NODES} parts)")
+        if depth > _MAX_DEPTH:
+            raise ExpressionError(f"expression nested too deeply (more than {_MAX_DEPTH} levels)")
+        if isinstance(node, ast.Constant) and isinstance(node.value, int) \
+                and not isinstance(node.value, bool) and abs(node.value) > _MAX_INTEGER:
+            raise ExpressionError(f"integer constant too large (at most {_MAX_INTEGER:.0e} "
+                                  "in magnitude; write larger numbers as floats, e.g. 1e20)")
+        for child in ast.iter_child_nodes(node):
+            walk(child, depth + 1)
+
+    walk(tree, 0)
+    degree = _degree_bound(tree)
+    if degree > _MAX_DEGREE:
+        raise ExpressionError(f"polynomial degree up to {degree:g}, more than {_MAX_DEGREE}")
+
+
+def _degree_bound(node):
+    """An upper bound on the degree in x of the (polynomial parts of the) expression."""
+    if isinstance(node, ast.Expression):
+        return _degree_bound(node.body)
+    if isinstance(node, ast.Name):
+        return 1.0 if node.id == "x" else 0.0
+    if isinstance(node, ast.UnaryOp):
+        return _degree_bound(node.operand)
+    if isinstance(node, ast.BinOp):
+        left, right = _degree_bound(node.left), _degree_bound(node.right)
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            return max(left, right)
+        if isinstance(node.op, ast.Pow):
+            exponent = _constant_value(node.right)
+            if exponent is None:
+                return left + right
+            return left * min(abs(exponent), 1e6)
+        return left + right
+    if isinstance(node, ast.Call):
+        return max((_degree_bound(a) for a in node.args), default=0.0)
+    return 0.0
+
+
+def _constant_value(node):
+    """The value of a purely numeric sub-expression made of literals, signs and
+    +-*/ (None if it involves x, names or calls); powers of constants are rejected by
+    _to_sympy before they are formed."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+            and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp):
+        val = _constant_value(node.operand)
+        return None if val is None else -val if isinstance(node.op, ast.USub) else val
+    if isinstance(node, ast.BinOp) and not isinstance(node.op, ast.Pow):
+        a, b = _constant_value(node.left), _constant_value(node.right)
+        if a is None or b is None:
+            return None
+        with np.errstate(all="ignore"):
+            ops = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
+                   ast.Div: np.divide}
+            op = ops.get(type(node.op))
+            return None if op is None else float(op(np.float64(a), np.float64(b)))
+    return None
 
 
 def _to_sympy(node, symbol):
@@ -224,6 +301,12 @@ def _to_sympy(node, symbol):
             # Bound exponents so "x**10**10" cannot stall the symbolic engine.
             if right.is_number and abs(float(right)) > _MAX_POWER:
                 raise ExpressionError(f"exponent {right} too large (at most {_MAX_POWER})")
+            # ...and powers of constants, so nested powers of ten cannot either.
+            if left.is_number and right.is_number and left != 0:
+                magnitude = abs(float(right)) * math.log10(abs(complex(left)))
+                if magnitude > _MAX_LOG10_CONSTANT:
+                    raise ExpressionError(f"constant ({left})**({right}) too large "
+                                          f"(beyond 1e{_MAX_LOG10_CONSTANT})")
             return left**right
         raise ExpressionError(f"operator {type(node.op).__name__} is not allowed")
     if isinstance(node, ast.Call):
@@ -254,6 +337,9 @@ class ExpressionPotential(Potential):
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
             raise ExpressionError(f"invalid syntax in {text!r}: {exc.msg}") from None
+        except (RecursionError, MemoryError):
+            raise ExpressionError("expression nested too deeply") from None
+        _check_size(tree)
         x = sympy.Symbol("x", real=True)
         expr = _to_sympy(tree, x)
         if expr.free_symbols - {x}:
@@ -270,7 +356,8 @@ class ExpressionPotential(Potential):
             poly = sympy.Poly(self.derivative, x)
             coeffs = [float(c) for c in reversed(poly.all_coeffs())]
             self.grad_polynomial = tuple(coeffs)
-        probe = self.value(np.linspace(-1.0, 1.0, 5))
+        with np.errstate(all="ignore"):  # finiteness is checked where V is used
+            probe = self.value(np.linspace(-1.0, 1.0, 5))
         if probe.shape != (5,):
             raise ExpressionError(f"expression {text!r} does not give one value per x")
 

@@ -8,7 +8,6 @@ them one at a time.
 
 from __future__ import annotations
 
-import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from . import config as cfgmod
 from . import pipeline
 from .model import axis
 from .pipeline import BOUNDARY_MASS_WARNING
+from .progress import Progress
 from .store import RunWriter
 
 __all__ = ["RunResult", "run", "DomainWarning"]
@@ -65,40 +65,11 @@ class RunResult:
 
 
 # ---------------------------------------------------------------------------------------
-# Progress
-
-
-class _Progress:
-    """A tqdm bar over simulated time, or nothing when quiet."""
-
-    def __init__(self, label, t_end, enabled):
-        self.bar = None
-        self.t = 0.0
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=float(t_end), desc=label, unit="t", file=sys.stderr,
-                            bar_format="{desc:>10}: {percentage:3.0f}%|{bar}| t={n:.3g}/{total:.3g}"
-                                       " [{elapsed}<{remaining}]")
-
-    def __call__(self, t, n_steps=None):
-        if self.bar is not None:
-            self.bar.update(max(0.0, float(t) - self.t))
-            if n_steps is not None:
-                self.bar.set_postfix_str(f"{n_steps} steps", refresh=False)
-        self.t = float(t)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-
-
-# ---------------------------------------------------------------------------------------
 # The pipeline
 
 
 def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = True,
-        check_cfl: bool = True) -> RunResult:
+        check_cfl: bool = True, overwrite: bool = False) -> RunResult:
     """Run everything the config asks for and return a :class:`RunResult`.
 
     Parameters
@@ -114,6 +85,8 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
     check_cfl : bool
         Reject a CFL number above the scheme's positivity limit (turn off only to study
         instability on purpose).
+    overwrite : bool
+        Replace a finished run at ``output`` (otherwise :class:`~vfp.store.StoreError`).
     """
     cfgmod.validate(cfg)
     times = cfg.time.times()
@@ -137,7 +110,8 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
     writer = None
     if write:
         writer = RunWriter(path, cfg.text, grid=grid_spec, particles=part_spec,
-                           compare_keys=keys, attrs={"regime": cfg.model.regime})
+                           compare_keys=keys, attrs={"regime": cfg.model.regime},
+                           overwrite=overwrite)
     try:
         grid_states = []
         if cfg.grid is not None:
@@ -153,6 +127,13 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
             writer.close(status="interrupted", message="interrupted by the user",
                          timings=result.timings)
         raise
+    except Exception as exc:
+        # any other failure: the file says "failed" and why, then the caller decides
+        result.status, result.success = 1, False
+        result.message = f"{type(exc).__name__}: {exc}"
+        if writer is not None:
+            writer.close(status="failed", message=result.message, timings=result.timings)
+        raise
     if writer is not None:
         writer.close(status="finished" if result.success else "failed",
                      message=result.message, timings=result.timings,
@@ -164,18 +145,19 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
 
 def _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl):
     kinetic = cfg.model.kinetic
-    bar = _Progress("grid", times[-1], progress)
-
+    bar = Progress("grid", times[-1], len(times), progress)
     dv = axis(cfg.grid.v).h if kinetic else None
 
     def on_snapshot(index, t, state):
         grid_states.append(np.array(state, copy=True))
         if writer is not None:
             writer.write_grid_snapshot(t, state, dv=dv)
+        bar.snapshot(index, t)
 
     try:
-        sol, problem, outside = pipeline.solve_grid(cfg, times, on_snapshot=on_snapshot,
-                                                    on_progress=bar, check_cfl=check_cfl)
+        sol, problem, outside = pipeline.solve_grid(
+            cfg, times, on_snapshot=on_snapshot, on_progress=bar, check_cfl=check_cfl,
+            on_diagnostics=writer.append_grid_diagnostics if writer is not None else None)
     finally:
         bar.close()
     if outside > BOUNDARY_MASS_WARNING:
@@ -186,8 +168,6 @@ def _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl):
     result.timings["grid_compile"] = sol.compile_time
     result.timings["grid_solve"] = sol.solve_time
     result.timings["grid_steps"] = sol.n_steps
-    if writer is not None:
-        writer.write_grid_diagnostics(sol.diagnostics)
     if sol.max_boundary_mass > BOUNDARY_MASS_WARNING:
         result.warnings.append(
             f"grid: the outermost cells held up to {sol.max_boundary_mass:.2e} of the mass "
@@ -200,9 +180,10 @@ def _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl):
 def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, progress):
     x_edges, v_edges = pipeline.grid_edges(cfg) if cfg.grid is not None else (None, None)
     compare_time = [0.0]
-    bar = _Progress("particles", times[-1], progress)
+    bar = Progress("particles", times[-1], len(times), progress)
 
     def on_snapshot(index, t, x, v):
+        bar.snapshot(index, t)
         if writer is not None:
             writer.write_particle_snapshot(t, x, v)
         if keys and index < len(grid_states):
@@ -225,6 +206,9 @@ def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, 
     result.timings["particles_solve"] = sol.solve_time - compare_time[0]
     result.timings["particles_steps"] = sol.n_steps
     result.timings["compare"] = compare_time[0]
+    if writer is not None:
+        writer.set_attrs("particles", reflected_fraction=float(sol.reflected_fraction),
+                         n_reflected=int(sol.n_reflected))
     if sol.status != 0:
         result.status, result.success = -2, False
         result.message = f"particles: {sol.message}"

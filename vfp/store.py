@@ -4,34 +4,64 @@ Layout (see DESIGN §6)::
 
     /                       attrs: vfp_version, created, config, versions, status, ...
     /grid/x, /grid/v        cell centres (dimension scales); /grid/x_edges, /grid/v_edges
-    /grid/t                 snapshot times written so far
-    /grid/f                 [n_t, n_x, n_v] (kinetic);  /grid/rho [n_t, n_x] always
-    /grid/diagnostics/      t, dt, mass, min, boundary_mass, free_energy
-    /particles/t, /particles/x, /particles/v   [n_t, n_stored]; attrs n, seed, scheme, ...
-    /compare/t, /compare/<metric>
+    /grid/t                 snapshot times written so far (dimension scale)
+    /grid/f                 [t, x, v] (kinetic);  /grid/rho [t, x] always
+    /grid/diagnostics/      t (dimension scale), dt, mass, min, boundary_mass, free_energy
+    /particles/t, /particles/particle (index, dimension scales)
+    /particles/x, /particles/v   [t, particle]; attrs n, n_stored, seed, scheme, dt,
+                            reflected_fraction (when the pipeline records it)
+    /compare/t, /compare/<metric>   [t]
 
-Every dataset is created up front and the file is then switched to SWMR (single writer,
-multiple readers) mode: appends only grow datasets and each ``flush`` leaves a file that
-is consistent on disk, so a run killed with SIGKILL still opens and holds every snapshot
-flushed before the kill. Final attributes (status, timings) are written after the run by
-reopening the file normally.
+Every dataset has a dimension scale on every axis, so xarray reads each group with named
+dimensions: ``xarray.open_dataset(path, engine="h5netcdf", group="compare")``.
+
+Crash safety. The file is *closed between writes*: every append opens it, writes, and
+closes it again (:meth:`RunWriter.batch` groups the writes of one snapshot into one
+open). A run killed at any moment (SIGKILL, out of memory, power to the process) leaves
+a plain HDF5 file that opens with ``h5py.File(path, "r")`` and holds every snapshot
+written before the kill. No SWMR mode and no "latest" file format are used: both leave
+the file marked "already open for write" after a kill, which ordinary tools refuse; the
+HDF5 1.8 format used instead has checksummed metadata and no such flag.
+
+One writer per file. :class:`RunWriter` holds an exclusive ``fcntl.flock`` on the lock
+file ``<name>.lock`` beside the output for its whole life; a second writer is refused
+with :class:`StoreError` naming the file. The HDF5 library's own file locking is
+switched off for the writer (``locking=False``), so a reader that keeps the file open
+(a notebook, ``vfp info`` in a loop) never makes a run fail. A finished run is never
+replaced unless ``overwrite=True``; a file left by an unfinished vfp run (status
+``running``, ``failed`` or ``interrupted``) is replaced.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-__all__ = ["RunWriter", "StoreError", "open_run", "read_run", "RunData", "package_versions"]
+try:  # POSIX advisory locks; elsewhere the one-writer check is skipped
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+__all__ = ["RunWriter", "StoreError", "OutputLock", "open_run", "read_run", "RunData",
+           "package_versions", "lock_path", "is_locked"]
+
+RUN_FORMAT = "vfp-run-1"
+_LIBVER = ("v108", "v108")
+_DIAGNOSTICS = ("t", "dt", "mass", "min", "boundary_mass", "free_energy")
+# h5py/HDF5 raise these for damaged metadata (bad checksums, truncated files).
+_H5_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError)
 
 
 class StoreError(ValueError):
-    """A file that is missing, not HDF5, or not a vfp run file."""
+    """A file that is missing, damaged, not a vfp run file, locked, or not replaceable."""
 
 
 def package_versions() -> dict:
@@ -45,190 +75,433 @@ def package_versions() -> dict:
             "hdf5": h5py.version.hdf5_version}
 
 
+# ---------------------------------------------------------------------------------------
+# One writer per output file
+
+
+def lock_path(path) -> Path:
+    """The lock file of an output: ``<name>.lock`` in the same folder."""
+    path = Path(path)
+    return path.with_name(path.name + ".lock")
+
+
+class OutputLock:
+    """An exclusive advisory lock (``fcntl.flock``) on ``<output>.lock``.
+
+    The kernel drops the lock when the holder exits, however it exits (SIGKILL
+    included), so a killed run never leaves a stale lock behind: a leftover lock file
+    is simply locked again by the next run.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.lock_file = lock_path(self.path)
+        self.fd = None
+
+    def acquire(self):
+        if fcntl is None:  # pragma: no cover - no advisory locks on this platform
+            return self
+        while True:
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise StoreError(f"{self.path}: another vfp run is writing this file "
+                                 f"(lock {self.lock_file.name} is held); wait for it or "
+                                 "choose another output (-o)") from None
+            # The previous holder may have unlinked the lock file between our open and
+            # our flock: then we hold a lock on a dead inode, so try again.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.lock_file).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            self.lock_file.unlink()  # while still holding the lock, see acquire()
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def is_locked(path) -> bool:
+    """True when a live writer holds the lock of output ``path``."""
+    lf = lock_path(path)
+    if fcntl is None or not lf.exists():
+        return False
+    try:
+        fd = os.open(lf, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _existing_status(path: Path):
+    """(status, reason): the status attribute of a vfp run file, or None and why not."""
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            if f.attrs.get("format") != RUN_FORMAT or "vfp_version" not in f.attrs:
+                return None, "not a vfp run file"
+            return str(f.attrs.get("status", "")), ""
+    except Exception as exc:  # any failure to read it means: we cannot tell what it is
+        return None, f"unreadable: {type(exc).__name__}: {exc}"
+
+
+def check_replaceable(path, overwrite=False):
+    """Refuse to replace a finished run (or a file that is not a vfp run) unasked.
+
+    Returns the status of the unfinished run that will be replaced, or None.
+
+    Raises
+    ------
+    StoreError
+        ``path`` holds a finished run or something else than a vfp run, and not
+        ``overwrite``.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    if not path.is_file():
+        raise StoreError(f"{path}: exists and is not a file")
+    if overwrite:
+        return None
+    status, reason = _existing_status(path)
+    if status == "finished":
+        raise StoreError(f"{path}: holds a finished run; pass --overwrite (Python: "
+                         "overwrite=True) to replace it, or choose another output (-o)")
+    if status is None:
+        raise StoreError(f"{path}: exists and is {reason}; pass --overwrite to replace it")
+    return status
+
+
+# ---------------------------------------------------------------------------------------
+# Writing
+
+
 def _growing(group, name, tail_shape, dtype="f8", chunk_rows=1):
     return group.create_dataset(name, shape=(0, *tail_shape), maxshape=(None, *tail_shape),
                                 dtype=dtype, chunks=(chunk_rows, *tail_shape) if tail_shape
                                 else (max(chunk_rows, 64),))
 
 
+def _scale(group, name, data=None, growing=False, chunk_rows=64):
+    """A dimension scale dataset named like its dimension."""
+    ds = _growing(group, name, (), chunk_rows=chunk_rows) if growing else \
+        group.create_dataset(name, data=np.asarray(data))
+    ds.make_scale(name)
+    return ds
+
+
+def _attach(ds, *scales):
+    for axis, scale in enumerate(scales):
+        ds.dims[axis].attach_scale(scale)
+
+
 def _append(ds, values):
-    values = np.asarray(values)
     n = ds.shape[0]
     ds.resize(n + 1, axis=0)
-    ds[n] = values
-    ds.flush()
+    ds[n] = np.asarray(values)
+
+
+def _append_rows(ds, values):
+    values = np.asarray(values, dtype=float)
+    n = ds.shape[0]
+    ds.resize(n + len(values), axis=0)
+    ds[n:] = values
 
 
 class RunWriter:
     """Creates the run file and appends snapshots as they arrive.
 
+    The file is closed between writes (see the module docstring), and the writer holds
+    the output's lock from construction to :meth:`close`.
+
     Parameters
     ----------
     path : path-like
-        Output file (parent directories are created; an existing file is replaced).
+        Output file (parent directories are created).
     config_text : str
         The TOML text of the run, stored in the root attribute ``config``.
     grid : dict or None
-        ``{"x_edges", "v_edges" (None for overdamped)}`` when the grid solver runs.
+        ``{"x_edges", "v_edges" (None for overdamped), "attrs" (optional)}`` when the grid
+        solver runs.
     particles : dict or None
-        ``{"n", "n_stored", "kinetic", "seed", "scheme", "dt"}`` when particles run.
+        ``{"n", "n_stored" (≥ 1), "kinetic", "seed", "scheme", "dt"}`` when particles run.
     compare_keys : sequence of str
         Names of the comparison datasets written at each snapshot.
     attrs : dict
         Extra root attributes (e.g. ``regime``).
+    overwrite : bool
+        Replace an existing finished run (otherwise :class:`StoreError`). A file from
+        an unfinished vfp run is always replaced; its status is kept in
+        :attr:`replaced`.
+
+    Raises
+    ------
+    StoreError
+        Another writer holds the output, or the existing file may not be replaced.
     """
 
     def __init__(self, path, config_text="", grid=None, particles=None, compare_keys=(),
-                 attrs=None):
+                 attrs=None, overwrite=False):
         self.path = Path(path)
-        self.estimator = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = h5py.File(self.path, "w", libver="latest")
-        f = self.file
-        f.attrs["vfp_version"] = package_versions()["vfp"]
-        f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        f.attrs["config"] = config_text
-        f.attrs["versions"] = json.dumps(package_versions())
-        f.attrs["format"] = "vfp-run-1"
-        f.attrs["status"] = "running"
-        for key, val in (attrs or {}).items():
-            f.attrs[key] = val
-        self.grid_group = self._create_grid(grid) if grid is not None else None
-        self.particle_group = self._create_particles(particles) if particles is not None else None
         self.compare_keys = tuple(compare_keys)
-        if self.compare_keys:
-            g = f.create_group("compare")
-            _growing(g, "t", ())
-            for key in self.compare_keys:
-                _growing(g, key, ())
-        f.swmr_mode = True
-        f.flush()
+        self.closed = False
+        self._file = None
+        self._depth = 0
+        if particles is not None and int(particles["n_stored"]) < 1:
+            raise ValueError(f"n_stored must be >= 1 (got {particles['n_stored']})")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = OutputLock(self.path).acquire()
+        try:
+            self.replaced = check_replaceable(self.path, overwrite)
+            self._create(config_text, grid, particles, attrs)
+        except BaseException:
+            self._lock.release()
+            self.closed = True
+            raise
 
     # -- layout ---------------------------------------------------------------------------
-    def _create_grid(self, spec):
-        g = self.file.create_group("grid")
+    def _create(self, config_text, grid, particles, attrs):
+        # The HDF5 1.8 format: checksummed metadata (damage is detected, not read as
+        # garbage) and, unlike the "latest" (1.10+) superblock, no consistency flags that
+        # a writer killed while the file is open would leave set.
+        with h5py.File(self.path, "w", locking=False, libver=_LIBVER) as f:
+            versions = package_versions()
+            f.attrs["vfp_version"] = versions["vfp"]
+            f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+            f.attrs["config"] = config_text
+            f.attrs["versions"] = json.dumps(versions)
+            f.attrs["format"] = RUN_FORMAT
+            f.attrs["status"] = "running"
+            for key, val in (attrs or {}).items():
+                f.attrs[key] = val
+            if grid is not None:
+                self._create_grid(f, grid)
+            if particles is not None:
+                self._create_particles(f, particles)
+            if self.compare_keys:
+                g = f.create_group("compare")
+                t = _scale(g, "t", growing=True)
+                for key in self.compare_keys:
+                    _attach(_growing(g, key, ()), t)
+
+    @staticmethod
+    def _create_grid(f, spec):
+        g = f.create_group("grid")
         x_edges = np.asarray(spec["x_edges"], dtype=float)
-        xc = 0.5 * (x_edges[1:] + x_edges[:-1])
-        g["x_edges"] = x_edges
-        g["x"] = xc
-        g["x"].make_scale("x")
-        g["x"].attrs["units"] = "position (cell centres)"
-        _growing(g, "t", ())
-        g["t"].make_scale("t")
-        rho = _growing(g, "rho", (len(xc),))
-        rho.dims[0].attach_scale(g["t"])
-        rho.dims[1].attach_scale(g["x"])
+        x = _scale(g, "x", 0.5 * (x_edges[1:] + x_edges[:-1]))
+        x.attrs["units"] = "position (cell centres)"
+        _scale(g, "x_edges", x_edges)
+        t = _scale(g, "t", growing=True)
+        rho = _growing(g, "rho", (len(x),))
+        _attach(rho, t, x)
         rho.attrs["description"] = "spatial density ρ(t, x), cell averages"
         if spec.get("v_edges") is not None:
             v_edges = np.asarray(spec["v_edges"], dtype=float)
-            vc = 0.5 * (v_edges[1:] + v_edges[:-1])
-            g["v_edges"] = v_edges
-            g["v"] = vc
-            g["v"].make_scale("v")
-            g["v"].attrs["units"] = "velocity (cell centres)"
-            fds = _growing(g, "f", (len(xc), len(vc)))
-            fds.dims[0].attach_scale(g["t"])
-            fds.dims[1].attach_scale(g["x"])
-            fds.dims[2].attach_scale(g["v"])
+            v = _scale(g, "v", 0.5 * (v_edges[1:] + v_edges[:-1]))
+            v.attrs["units"] = "velocity (cell centres)"
+            _scale(g, "v_edges", v_edges)
+            fds = _growing(g, "f", (len(x), len(v)))
+            _attach(fds, t, x, v)
             fds.attrs["description"] = "phase-space density f(t, x, v), cell averages"
         d = g.create_group("diagnostics")
-        for name in ("t", "dt", "mass", "min", "boundary_mass", "free_energy"):
-            _growing(d, name, (), chunk_rows=1024)
+        dt = _scale(d, "t", growing=True, chunk_rows=1024)
+        for name in _DIAGNOSTICS[1:]:
+            _attach(_growing(d, name, (), chunk_rows=1024), dt)
         for key, val in spec.get("attrs", {}).items():
             g.attrs[key] = val
-        return g
 
-    def _create_particles(self, spec):
-        g = self.file.create_group("particles")
+    @staticmethod
+    def _create_particles(f, spec):
+        g = f.create_group("particles")
         n_stored = int(spec["n_stored"])
-        _growing(g, "t", ())
+        t = _scale(g, "t", growing=True)
+        index = _scale(g, "particle", np.arange(n_stored, dtype=np.int64))
+        index.attrs["description"] = "index of a stored particle (the first n_stored of n)"
         for name in ("x", "v") if spec.get("kinetic", True) else ("x",):
             ds = _growing(g, name, (n_stored,), chunk_rows=1)
+            _attach(ds, t, index)
             ds.attrs["n"] = int(spec["n"])
             ds.attrs["seed"] = int(spec.get("seed", 0))
             ds.attrs["scheme"] = str(spec.get("scheme", ""))
         for key in ("n", "n_stored", "seed", "scheme", "dt"):
             if key in spec:
                 g.attrs[key] = spec[key]
-        return g
+
+    # -- opening per write ----------------------------------------------------------------
+    @contextmanager
+    def batch(self):
+        """Open the file once for several writes (e.g. particles and compare of one
+        snapshot); it is closed, consistent on disk, when the outermost batch ends."""
+        if self.closed:
+            raise StoreError(f"{self.path}: the writer is closed")
+        if self._depth == 0:
+            self._file = h5py.File(self.path, "r+", locking=False)
+        self._depth += 1
+        try:
+            yield self._file
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._file.close()
+                self._file = None
 
     # -- appends --------------------------------------------------------------------------
     def write_grid_snapshot(self, t, state, dv=None):
-        """Append a grid snapshot: f (kinetic, with ``dv``) or ρ (overdamped)."""
-        g = self.grid_group
+        """Append a grid snapshot: f [n_x, n_v] (kinetic, with ``dv``) or ρ [n_x]."""
         state = np.asarray(state, dtype=float)
-        if state.ndim == 2:
-            _append(g["f"], state)
-            _append(g["rho"], state.sum(axis=1) * dv)
-        else:
-            _append(g["rho"], state)
-        _append(g["t"], t)
-        self.file.flush()
+        with self.batch() as f:
+            g = f["grid"]
+            if state.ndim == 2:
+                _append(g["f"], state)
+                _append(g["rho"], state.sum(axis=1) * dv)
+            else:
+                _append(g["rho"], state)
+            _append(g["t"], t)  # last: a reader trusts rows [:len(t)]
 
-    def write_grid_diagnostics(self, diagnostics: dict):
-        d = self.grid_group["diagnostics"]
-        for name, values in diagnostics.items():
-            if name in d:
-                values = np.asarray(values, dtype=float)
-                ds = d[name]
-                n = ds.shape[0]
-                ds.resize(n + len(values), axis=0)
-                ds[n:] = values
-                ds.flush()
-        self.file.flush()
+    def append_grid_diagnostics(self, diagnostics: dict):
+        """Append samples of the grid diagnostics (one compiled chunk's worth).
+
+        ``diagnostics`` maps names in (t, dt, mass, min, boundary_mass, free_energy) to
+        1-D arrays of one length; call it as the run goes so a killed run keeps them.
+        """
+        lengths = {len(np.atleast_1d(v)) for k, v in diagnostics.items() if k in _DIAGNOSTICS}
+        if len(lengths) > 1:
+            raise ValueError(f"diagnostics arrays differ in length: {sorted(lengths)}")
+        with self.batch() as f:
+            d = f["grid/diagnostics"]
+            for name in _DIAGNOSTICS[::-1]:  # "t" last, as for snapshots
+                if name in diagnostics:
+                    _append_rows(d[name], np.atleast_1d(diagnostics[name]))
+
+    write_grid_diagnostics = append_grid_diagnostics
 
     def write_particle_snapshot(self, t, x, v=None):
-        g = self.particle_group
-        n_stored = g["x"].shape[1]
-        _append(g["x"], np.asarray(x[:n_stored], dtype=float))
-        if v is not None and "v" in g:
-            _append(g["v"], np.asarray(v[:n_stored], dtype=float))
-        _append(g["t"], t)
-        self.file.flush()
+        """Append the first n_stored positions (and velocities) of a particle snapshot."""
+        with self.batch() as f:
+            g = f["particles"]
+            n_stored = g["x"].shape[1]
+            _append(g["x"], np.asarray(x[:n_stored], dtype=float))
+            if v is not None and "v" in g:
+                _append(g["v"], np.asarray(v[:n_stored], dtype=float))
+            _append(g["t"], t)
 
     def write_compare(self, t, values: dict):
-        g = self.file["compare"]
-        # Attributes cannot be added in SWMR mode: the estimator text is kept for close().
-        self.estimator = values.get("w2_emd_estimator", self.estimator)
-        for key in self.compare_keys:
-            _append(g[key], float(values.get(key, np.nan)))
-        _append(g["t"], t)
-        self.file.flush()
+        """Append one row of comparison values (missing keys are NaN)."""
+        with self.batch() as f:
+            g = f["compare"]
+            if "w2_emd_estimator" in values:
+                g.attrs["w2_emd_estimator"] = values["w2_emd_estimator"]
+            for key in self.compare_keys:
+                _append(g[key], float(values.get(key, np.nan)))
+            _append(g["t"], t)
+
+    def set_attrs(self, group="/", **attrs):
+        """Set attributes of ``group`` (e.g. ``set_attrs("particles",
+        reflected_fraction=0.012)``); dicts are stored as JSON text."""
+        with self.batch() as f:
+            target = f[group]
+            for key, val in attrs.items():
+                target.attrs[key] = json.dumps(val) if isinstance(val, dict) else val
 
     def close(self, status="finished", **attrs):
-        """Close the SWMR file, then reopen it to record the final status and ``attrs``."""
-        if self.file is None:
+        """Record the final ``status`` ("finished", "failed", "interrupted") and
+        ``attrs`` on the root, then release the output's lock. Idempotent."""
+        if self.closed:
             return
-        self.file.flush()
-        self.file.close()
-        self.file = None
-        with h5py.File(self.path, "r+") as f:
-            f.attrs["status"] = status
-            if self.estimator and "compare" in f:
-                f["compare"].attrs["w2_emd_estimator"] = self.estimator
-            for key, val in attrs.items():
-                f.attrs[key] = json.dumps(val) if isinstance(val, dict) else val
+        try:
+            self.set_attrs("/", status=status, **attrs)
+        finally:
+            self.closed = True
+            self._lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None:
+            self.close("finished")
+        else:
+            status = "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
+            self.close(status, message=f"{kind.__name__}: {exc}")
+        return False
 
 
 # ---------------------------------------------------------------------------------------
 # Reading
 
 
+_REQUIRED = {"grid": ("x", "x_edges", "t", "rho", "diagnostics"),
+             "particles": ("t", "x")}
+
+
+def _check_structure(f):
+    """Touch the metadata of every object so a damaged file fails here, in one place."""
+    for group, names in _REQUIRED.items():
+        if group in f:
+            missing = [n for n in names if n not in f[group]]
+            if missing:
+                raise KeyError(f"/{group}/{missing[0]} is missing")
+
+    def visit(name, obj):
+        dict(obj.attrs)
+        if isinstance(obj, h5py.Dataset):
+            obj.shape  # noqa: B018 - reading the header is the check
+
+    f.visititems(visit)
+
+
 def open_run(path, mode="r") -> h5py.File:
-    """Open a vfp run file, raising :class:`StoreError` with one clear line otherwise."""
+    """Open a vfp run file, raising :class:`StoreError` with one clear line otherwise.
+
+    Missing, non-HDF5, foreign and damaged files (bad metadata checksums, truncated,
+    groups missing) all raise :class:`StoreError`. While a run is writing the file a
+    read may meet a write half done; it is retried for up to about a second.
+    """
     path = Path(path)
     if not path.exists():
         raise StoreError(f"{path}: no such file")
     if not path.is_file():
         raise StoreError(f"{path}: not a file")
+    attempts = 10
+    for attempt in range(attempts):
+        try:
+            return _open_checked(path, mode)
+        except StoreError:
+            if attempt + 1 < attempts and is_locked(path):
+                time.sleep(0.1)
+                continue
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _open_checked(path, mode):
     try:
         if not h5py.is_hdf5(path):
             raise StoreError(f"{path}: not an HDF5 file")
         try:
             f = h5py.File(path, mode)
         except OSError as exc:
-            # A writer killed mid-run leaves the SWMR consistency flags set; a SWMR
-            # reader may still open the file and sees every flushed snapshot.
+            # Files of older vfp versions (SWMR writers) killed mid-run keep a "file is
+            # already open for write" flag; a SWMR reader still opens them.
             if mode != "r" or "already open for write" not in str(exc):
                 raise
             f = h5py.File(path, "r", swmr=True)
@@ -236,10 +509,17 @@ def open_run(path, mode="r") -> h5py.File:
         raise
     except OSError as exc:
         raise StoreError(f"{path}: cannot open as HDF5 ({exc})") from None
-    if "vfp_version" not in f.attrs or not ({"grid", "particles"} & set(f.keys())):
+    try:
+        if "vfp_version" not in f.attrs or not ({"grid", "particles"} & set(f.keys())):
+            raise StoreError(f"{path}: HDF5 file is not a vfp run (no vfp_version attribute "
+                             "or no grid/particles group)")
+        _check_structure(f)
+    except StoreError:
         f.close()
-        raise StoreError(f"{path}: HDF5 file is not a vfp run (no vfp_version attribute "
-                         "or no grid/particles group)")
+        raise
+    except _H5_ERRORS as exc:
+        f.close()
+        raise StoreError(f"{path}: damaged run file ({type(exc).__name__}: {exc})") from None
     return f
 
 
@@ -267,30 +547,42 @@ class RunData:
 
 
 def read_run(path, load_particles=True) -> RunData:
-    """Read a run file (complete or interrupted) into a :class:`RunData`."""
+    """Read a run file (complete or interrupted) into a :class:`RunData`.
+
+    Raises :class:`StoreError` for missing, foreign or damaged files.
+    """
     with open_run(path) as f:
-        data = RunData(path=Path(path), attrs={k: f.attrs[k] for k in f.attrs})
-        if "grid" in f:
-            g = f["grid"]
-            n = g["t"].shape[0]
-            data.x_edges = g["x_edges"][()]
-            data.grid_t = g["t"][()]
-            data.grid_rho = g["rho"][:n]
-            if "f" in g:
-                data.v_edges = g["v_edges"][()]
-                data.grid_f = g["f"][:n]
-            data.diagnostics = {k: g["diagnostics"][k][()] for k in g["diagnostics"]}
-        if "particles" in f:
-            p = f["particles"]
-            n = p["t"].shape[0]
-            data.particle_t = p["t"][()]
-            data.particle_attrs = {k: p.attrs[k] for k in p.attrs}
-            if load_particles:
-                data.particle_x = p["x"][:n]
-                if "v" in p:
-                    data.particle_v = p["v"][:n]
-        if "compare" in f:
-            c = f["compare"]
-            n = c["t"].shape[0]
-            data.compare = {k: c[k][:n] for k in c}
+        try:
+            return _read(f, path, load_particles)
+        except _H5_ERRORS as exc:
+            raise StoreError(f"{path}: damaged run file ({type(exc).__name__}: {exc})") from None
+
+
+def _read(f, path, load_particles):
+    data = RunData(path=Path(path), attrs={k: f.attrs[k] for k in f.attrs})
+    if "grid" in f:
+        g = f["grid"]
+        n = g["t"].shape[0]
+        data.x_edges = g["x_edges"][()]
+        data.grid_t = g["t"][()]
+        data.grid_rho = g["rho"][:n]
+        if "f" in g:
+            data.v_edges = g["v_edges"][()]
+            data.grid_f = g["f"][:n]
+        d = g["diagnostics"]
+        m = d["t"].shape[0]
+        data.diagnostics = {k: d[k][:m] for k in d}
+    if "particles" in f:
+        p = f["particles"]
+        n = p["t"].shape[0]
+        data.particle_t = p["t"][()]
+        data.particle_attrs = {k: p.attrs[k] for k in p.attrs}
+        if load_particles:
+            data.particle_x = p["x"][:n]
+            if "v" in p:
+                data.particle_v = p["v"][:n]
+    if "compare" in f:
+        c = f["compare"]
+        n = c["t"].shape[0]
+        data.compare = {k: c[k][:n] for k in c}
     return data
