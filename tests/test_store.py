@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from vfp import run as runmod
+from vfp import runner as runmod
 from vfp.cli import main
 from vfp.progress import Progress
 from vfp.store import OutputLock, RunWriter, StoreError, is_locked, lock_path, open_run

@@ -486,7 +486,7 @@ def from_dict(data: dict, source: str | None = None, text: str = "") -> Config:
 # validate(): the one place where values are checked
 
 
-def validate(cfg: Config) -> Config:
+def validate(cfg: Config, check_cfl: bool = True) -> Config:
     """Check every value of ``cfg`` (TOML-loaded or built in Python) and normalise it.
 
     Numbers become floats/ints, ``-0.0`` becomes ``0.0``, ``compare.emd_subsample = 0``
@@ -499,6 +499,9 @@ def validate(cfg: Config) -> Config:
     ------
     ConfigError
         Naming the key (and the file, for loaded configs).
+
+    ``check_cfl=False`` accepts a cfl above the scheme's positivity limit (to study an
+    unstable run on purpose; :func:`vfp.run` passes its own ``check_cfl``).
     """
     if cfg.grid is None and cfg.particles is None:
         raise ConfigError("grid", "give a [grid] section, a [particles] section, or both")
@@ -507,7 +510,7 @@ def validate(cfg: Config) -> Config:
     _check_initial(cfg.initial, kinetic)
     _check_time(cfg.time)
     if cfg.grid is not None:
-        _check_grid(cfg.grid, kinetic)
+        _check_grid(cfg.grid, kinetic, check_cfl)
     if cfg.particles is not None:
         _check_particles(cfg.particles, kinetic, cfg.time.t_end)
         p = cfg.particles
@@ -606,7 +609,7 @@ def _check_axis(axis, key, cells_required=True):
         axis.cells = _integer(axis.cells, f"{key}.cells", minimum=3)
 
 
-def _check_grid(g: GridConfig, kinetic):
+def _check_grid(g: GridConfig, kinetic, check_cfl=True):
     _check_axis(g.x, "grid.x")
     if kinetic:
         if g.v is None:
@@ -623,7 +626,7 @@ def _check_grid(g: GridConfig, kinetic):
                                          f"(it supports {', '.join(scheme.regimes)})")
     if g.cfl is not None:
         g.cfl = _number(g.cfl, "grid.cfl")
-        if not 0.0 < g.cfl <= scheme.max_cfl:
+        if not 0.0 < g.cfl <= (scheme.max_cfl if check_cfl else math.inf):
             raise ConfigError("grid.cfl", f"must be in (0, {scheme.max_cfl:g}] for scheme "
                                           f"{g.scheme!r} (got {g.cfl:g})")
     g.diagnostics_every = _integer(g.diagnostics_every, "grid.diagnostics_every", minimum=1)
