@@ -93,3 +93,42 @@ def test_recompute_of_a_stored_subset_says_so(tmp_path, capsys):
     assert main(["compare", str(out)]) == 0
     err = capsys.readouterr().err
     assert "warning" in err and "300 of its 1200" in err
+
+
+def _info_fields(text, key):
+    """The words of the ``vfp info`` line of ``key`` (after the key)."""
+    lines = [ln.split() for ln in text.splitlines() if ln.split()[:1] == [key]]
+    assert len(lines) == 1, (key, text)
+    return lines[0][1:]
+
+
+@pytest.mark.parametrize("regime", ["kinetic", "overdamped"])
+def test_info_prints_excess_over_floor_and_moment_differences(tmp_path, regime):
+    out = _run(tmp_path, regime)
+    text = describe(out)
+    c = {k: v[-1] for k, v in _stored(out).items()}
+    # Distances: value, floor, excess = value − floor (as printed, 4 significant digits).
+    for key in ["w2_x", "kl", "kl_binned", "tv"] + (["w2_v", "sw2", "w2_emd"]
+                                                     if regime == "kinetic" else []):
+        words = _info_fields(text, key)
+        assert words[1] == "floor" and words[3] == "excess", words
+        value, floor, excess = float(words[0]), float(words[2]), float(words[4])
+        assert value == pytest.approx(c[key], rel=1e-3)
+        assert floor == pytest.approx(c[key + "_floor"], rel=1e-3)
+        assert excess == pytest.approx(c[key] - c[key + "_floor"], rel=1e-3, abs=1e-12)
+    # Moments: particles, grid, difference, and the floor *of the difference*.
+    for key in ["mean_x", "var_x"] + (["mean_v", "var_v", "cov_xv"]
+                                      if regime == "kinetic" else []):
+        words = _info_fields(text, key)
+        assert words[0::2][:4] == ["particles", "grid", "difference", "floor"], words
+        assert float(words[1]) == pytest.approx(c[key], rel=1e-4)
+        assert float(words[3]) == pytest.approx(c[key + "_grid"], rel=1e-4)
+        assert float(words[5]) == pytest.approx(c[key] - c[key + "_grid"], rel=1e-3)
+        assert float(words[-1]) == pytest.approx(c[key + "_floor"], rel=1e-3)
+    # Bookkeeping is not a metric; floors and grid values are not lines of their own.
+    for key in ("n", "kl_outside", "w2_emd_subsample", "w2_x_floor", "var_x_grid"):
+        assert not any(ln.split()[:1] == [key] for ln in text.splitlines()), key
+    assert "noise floor 8" not in text and "(noise floor" not in text
+    if regime == "overdamped":
+        assert not any(ln.split()[:1] in (["w2_v"], ["sw2"], ["mean_v"])
+                       for ln in text.splitlines())

@@ -15,7 +15,7 @@ import numpy as np
 from . import config as cfgmod
 from .store import StoreError, open_run, read_run
 
-__all__ = ["describe", "recompute_compare", "Recomputation"]
+__all__ = ["describe", "compare_summary", "recompute_compare", "Recomputation"]
 
 
 def describe_sweep(path) -> str:
@@ -38,6 +38,51 @@ def describe_sweep(path) -> str:
         lines.append(f"    {key:<16} slope vs N at t = {d.t[-1]:.3g}: {slope[-1]:+.3f} "
                      f"[{lo:+.3f}, {hi:+.3f}]")
     return "\n".join(lines)
+
+
+def compare_summary(group) -> list[str]:
+    """The ``vfp info`` lines of a ``/compare`` group (or a dict of arrays), last snapshot.
+
+    Per metric of :mod:`vfp.validation.registry`, what can be compared: a distance with its
+    i.i.d. noise floor and the excess over it (value − floor); a moment with the particles'
+    value, the grid's, their difference and the floor of that difference (|moment of an
+    i.i.d. sample − moment of the grid|). Bookkeeping keys (``n``, ``kl_outside``,
+    ``w2_emd_subsample``) are left out; keys the registry does not know are listed as is.
+    """
+    from vfp.validation import registry
+
+    n = group["t"].shape[0]
+    if not n:
+        return ["  compare: 0 snapshots"]
+    t_last = float(group["t"][n - 1])
+    last = {k: float(group[k][n - 1]) for k in group if group[k].shape[0] >= n}
+    lines = [f"  compare: {n} snapshots; at the last, t = {t_last:.3g} (distances: value, "
+             "i.i.d. noise floor, excess = value − floor; moments: particles, grid, "
+             "difference, floor of the difference)"]
+    shown = set()
+    for metric in registry.REGISTRY.values():
+        for key in metric.values:
+            if key not in last:
+                continue
+            floor = last.get(key + registry.FLOOR_SUFFIX)
+            shown.update({key, key + registry.FLOOR_SUFFIX})
+            if metric.kind == "distance":
+                text = f"{last[key]:.3e}"
+                if floor is not None:
+                    text += f"  floor {floor:.3e}  excess {last[key] - floor:+.3e}"
+            else:
+                grid = last.get(key + registry.GRID_SUFFIX)
+                shown.add(key + registry.GRID_SUFFIX)
+                text = f"particles {last[key]:+.4e}"
+                if grid is not None:
+                    text += f"  grid {grid:+.4e}  difference {last[key] - grid:+.3e}"
+                if floor is not None:
+                    text += f"  floor of difference {floor:.3e}"
+            lines.append(f"    {key:<10} {text}")
+    rest = sorted(k for k in last if k not in shown and not registry.is_bookkeeping(k))
+    for key in rest:
+        lines.append(f"    {key:<10} {last[key]:.3e}")
+    return lines
 
 
 def describe(path) -> str:
@@ -78,17 +123,7 @@ def describe(path) -> str:
                          f"scheme {p.attrs.get('scheme', '?')}, dt {p.attrs.get('dt', '?')}, "
                          f"seed {p.attrs.get('seed', '?')}, {len(ts)} snapshots")
         if "compare" in f:
-            c = f["compare"]
-            n = c["t"].shape[0]
-            lines.append(f"  compare: {n} snapshots")
-            bookkeeping = {"t", "n", "kl_outside", "w2_emd_subsample"}
-            for key in sorted(k for k in c if k not in bookkeeping and not k.endswith("_floor")):
-                vals = c[key][:n]
-                floor = c[key + "_floor"][:n] if key + "_floor" in c else None
-                last = f"{vals[-1]:.3e}" if n else "-"
-                extra = f" (noise floor {floor[-1]:.3e})" if floor is not None and n else ""
-                lines.append(f"    {key:<14} at t = {c['t'][n - 1] if n else float('nan'):.3g}: "
-                             f"{last}{extra}")
+            lines.extend(compare_summary(f["compare"]))
     return "\n".join(lines)
 
 
