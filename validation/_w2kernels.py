@@ -263,3 +263,24 @@ def projected_w2sq(x, v, c, s, cx, cv, hx, hv, m, zbuf=None):
     z.sort()
     order = np.argsort(pos)
     return sweep_events(z, pos[order], jump[order], slope[order])
+
+
+def project_direction_reference(x, v, c, s, cx, cv, hx, hv, m):
+    """NumPy twin of :func:`project_direction` (for tests): returns ``z, pos, jump, slope``."""
+    z = c * x + s * v
+    w1 = abs(c) * hx
+    w2 = abs(s) * hv
+    wa = np.minimum(w1, w2)
+    wb = np.maximum(w1, w2)
+    lo = (c * cx + s * cv) - 0.5 * (wa + wb)
+    trap = wa > TRAPEZOID_MIN_RATIO * wb
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sl = np.where(trap, m / (wa * wb), 0.0)
+        h = np.where(trap, 0.0, m / wb)
+    box = lo + 0.5 * wa
+    pos = np.stack([np.where(trap, lo, box), np.where(trap, lo + wa, box + wb),
+                    np.where(trap, lo + wb, box + wb), np.where(trap, lo + wa + wb, box + wb)])
+    zero = np.zeros_like(lo)
+    jump = np.stack([h, -h, zero, zero])
+    slope = np.stack([sl, -sl, -sl, sl])
+    return z, pos.ravel("F"), jump.ravel("F"), slope.ravel("F")
