@@ -11,6 +11,7 @@ from scipy.special import digamma  # noqa: F401  (documents the KL estimator con
 from scipy.stats import norm
 
 from vfp.validation import metrics as M
+from vfp.validation import registry
 from vfp.validation.exact import gaussian_pdf_2d
 
 
@@ -398,7 +399,9 @@ def test_compare_snapshot_kinetic_keys_and_floors(rng):
     assert r["w2_emd_subsample"] == 300
     for key in ["mean_x", "mean_v", "var_x", "var_v", "cov_xv"]:
         assert key + "_grid" in r
-    assert r["w2_x"] != r["w2_x_floor"]  # independent sample
+    # The full /compare layout of the registry, and nothing else but n and the estimator.
+    assert list(r) != [] and set(r) == set(registry.stored_keys(kinetic=True)) | {
+        "n", "w2_emd_estimator"}
     # floors of the right order: binned KL ≈ (K−1)/(2N) (5 sd), k-NN KL ≈ 0 (5 sd)
     K = np.count_nonzero(M.cell_masses(ex, ev, f))
     assert abs(r["kl_binned_floor"] - (K - 1) / (2 * n)) <= 5 * np.sqrt(2 * (K - 1)) / (2 * n)
@@ -415,8 +418,6 @@ def test_compare_snapshot_kinetic_keys_and_floors(rng):
     g = cdf * (1 - cdf) / rx[idx]
     j2 = np.sum(0.5 * (g[1:] + g[:-1]) * np.diff(yy))
     assert j2 / (20 * n) < r["w2_x_floor"] ** 2 < 20 * 2 * j2 / (n + 1)
-    # SW2 ≤ max over directions ≤ ... and SW2 floor below the EMD floor (subsample)
-    assert r["sw2_floor"] < r["w2_emd_floor"]
 
 
 def test_compare_snapshot_overdamped(rng):
@@ -464,3 +465,206 @@ def test_w2_1d_grid_large_n_time(rng):
     w = M.w2_1d_grid(x, edges, dens)
     assert time.perf_counter() - t < 3.0
     assert w < 0.01
+
+
+# ----------------------------------------------------------------------------- registry
+def test_registry_stored_keys_layout():
+    # The HDF5 layout (contract): per metric its values, floors, grid moments, bookkeeping.
+    kinetic = ["w2_x", "w2_x_floor", "w2_v", "w2_v_floor", "sw2", "sw2_floor", "w2_emd",
+               "w2_emd_floor", "w2_emd_subsample", "kl", "kl_floor", "kl_outside",
+               "kl_binned", "kl_binned_floor", "tv", "tv_floor",
+               "mean_x", "mean_x_grid", "mean_x_floor", "mean_v", "mean_v_grid", "mean_v_floor",
+               "var_x", "var_x_grid", "var_x_floor", "var_v", "var_v_grid", "var_v_floor",
+               "cov_xv", "cov_xv_grid", "cov_xv_floor"]
+    assert registry.stored_keys(kinetic=True) == kinetic
+    overdamped = [k for k in kinetic if not (k.startswith(("w2_v", "sw2", "w2_emd", "cov_xv"))
+                                            or "_v" in k)]
+    assert registry.stored_keys(kinetic=False) == overdamped
+    assert registry.METRIC_NAMES == ("w2_x", "w2_v", "sw2", "w2_emd", "kl_knn", "kl_binned",
+                                     "tv", "mean", "cov")
+    assert registry.distance_keys() == ("w2_x", "w2_v", "sw2", "w2_emd", "kl", "kl_binned",
+                                        "tv")
+    assert registry.w2_keys(kinetic=False) == ("w2_x",)
+    assert registry.moment_keys(kinetic=False) == ("mean_x", "var_x")
+    assert registry.fit_keys(("w2_x", "kl_knn", "cov")) == (
+        "w2_x_sq", "kl", "var_x_err2", "var_v_err2", "cov_xv_err2")
+    assert set(registry.BOOKKEEPING_KEYS) == {"t", "n", "kl_outside", "w2_emd_subsample"}
+    assert registry.key_info("var_x_floor").role == "floor"
+    assert registry.key_info("mean_v_grid").value_key == "mean_v"
+    with pytest.raises(ValueError, match="unknown metric 'w3'"):
+        registry.stored_keys(["w3"])
+    with pytest.raises(ValueError):
+        registry.key_info("kl_grid")           # a distance has no grid value
+    for name, m in registry.REGISTRY.items():
+        assert callable(M.METRICS[name]) and M.METRICS[name].__name__ == m.function
+
+
+# The /compare layout is a file-format contract (README "The HDF5 file"): these lists are
+# what files written since the first release hold, in this order.
+_LAYOUT_KINETIC = [
+    "w2_x", "w2_x_floor", "w2_v", "w2_v_floor", "sw2", "sw2_floor",
+    "w2_emd", "w2_emd_floor", "w2_emd_subsample", "kl", "kl_floor", "kl_outside",
+    "kl_binned", "kl_binned_floor", "tv", "tv_floor",
+    "mean_x", "mean_x_grid", "mean_x_floor", "mean_v", "mean_v_grid", "mean_v_floor",
+    "var_x", "var_x_grid", "var_x_floor", "var_v", "var_v_grid", "var_v_floor",
+    "cov_xv", "cov_xv_grid", "cov_xv_floor"]
+_LAYOUT_OVERDAMPED = [
+    "w2_x", "w2_x_floor", "kl", "kl_floor", "kl_outside", "kl_binned", "kl_binned_floor",
+    "tv", "tv_floor", "mean_x", "mean_x_grid", "mean_x_floor", "var_x", "var_x_grid",
+    "var_x_floor"]
+
+
+def test_registry_keeps_the_file_layout():
+    assert registry.stored_keys(registry.METRIC_NAMES, True) == _LAYOUT_KINETIC
+    assert registry.stored_keys(registry.METRIC_NAMES, False) == _LAYOUT_OVERDAMPED
+    # a subset keeps the order in which the metrics are asked for
+    assert registry.stored_keys(("tv", "w2_x"), False) == ["tv", "tv_floor", "w2_x",
+                                                             "w2_x_floor"]
+    from vfp.pipeline import compare_keys
+
+    assert compare_keys(("cov", "kl_knn"), True) == registry.stored_keys(("cov", "kl_knn"), True)
+
+
+@pytest.mark.parametrize("kinetic", [True, False])
+def test_compare_snapshot_writes_exactly_the_registry_keys(rng, kinetic):
+    ex = np.linspace(-4, 4, 13)
+    ev = np.linspace(-4, 4, 11) if kinetic else None
+    f = gaussian_cells_2d_indep(ex, ev, [0, 0], [1, 1]) if kinetic else \
+        gaussian_cells_1d(ex, 0, 1)
+    pts = M.sample_grid(ex, ev, f, 400, rng)
+    x, v = pts if kinetic else (pts, None)
+    for metrics in [("tv", "w2_x"), ("cov", "kl_knn"), registry.METRIC_NAMES]:
+        r = M.compare_snapshot(x, v, ex, ev, f, metrics=metrics, n_projections=4,
+                               emd_subsample=40)
+        extra = {"n"} | ({"w2_emd_estimator"} if kinetic and "w2_emd" in metrics else set())
+        assert set(r) == set(registry.stored_keys(metrics, kinetic)) | extra
+
+
+# ----------------------------------------------------------------------------- floors
+def test_iid_particles_sit_at_the_floor(rng):
+    # Particles that *are* an i.i.d. sample of the grid density: value and floor are two
+    # independent draws of the same statistic, so their mean difference over R repetitions
+    # is 0 within 5 standard errors (from the observed spread); the binned-KL floor has
+    # its known size (K − 1)/(2N) within 5 standard errors of its χ² law.
+    edges = np.linspace(-5, 5, 41)
+    dens = gaussian_cells_1d(edges, 0.3, 1.2)
+    n, reps = 4000, 30
+    keys = ("w2_x", "kl", "kl_binned", "tv")
+    diff = {k: [] for k in keys}
+    binned_floor = []
+    for r in range(reps):
+        x = M.sample_grid(edges, None, dens, n, rng)
+        out = M.compare_snapshot(x, None, edges, None, dens, seed=r,
+                                 metrics=("w2_x", "kl_knn", "kl_binned", "tv"))
+        for k in keys:
+            diff[k].append(out[k] - out[k + "_floor"])
+        binned_floor.append(out["kl_binned_floor"])
+    for k in keys:
+        d = np.asarray(diff[k])
+        assert np.std(d) > 0, k                    # independent samples, not the same one
+        assert abs(d.mean()) <= 5 * d.std(ddof=1) / np.sqrt(reps), k
+    m = M.cell_masses(edges, None, dens)
+    big = m * n > 5                                # cells where the χ² law holds
+    kk = int(big.sum())
+    expected = (kk - 1) / (2 * n)
+    sd = np.sqrt(2 * (kk - 1)) / (2 * n)
+    tail = 0.5 * np.sum(~big) / n                  # a sparse cell adds at most ~1/(2N)
+    assert abs(np.mean(binned_floor) - expected) <= 5 * sd / np.sqrt(reps) + tail
+
+
+def _j2(edges, dens):
+    """J2 = ∫ F(1 − F)/ρ for a piecewise-constant density (Bobkov–Ledoux: E W2² ≤ 2J2/(N+1))."""
+    m = M.cell_masses(edges, None, dens)
+    rho = m / np.diff(edges)
+    keep = rho > 1e-300
+    yy = np.linspace(edges[0], edges[-1], 40001)[1:-1]
+    idx = np.searchsorted(edges, yy) - 1
+    cdf = np.concatenate([[0], np.cumsum(m)])[idx] + rho[idx] * (yy - edges[idx])
+    g = np.where(keep[idx], cdf * (1 - cdf) / np.where(keep[idx], rho[idx], 1.0), 0.0)
+    return float(np.sum(0.5 * (g[1:] + g[:-1]) * np.diff(yy)))
+
+
+def test_shifted_cloud_excess_is_the_shift(rng):
+    # Particles: an i.i.d. sample of the grid density shifted by δ = 20 cells. W2 of a
+    # translate: W2²(T_δ μ_N, μ) = W2²(μ_N, μ) + 2δ(x̄_N − m) + δ² exactly (1-D), so the
+    # excess W2² − floor² is δ² up to 2δ(x̄_N − m) (sd 2δσ/√N) and two floor-size terms
+    # (each ≤ 20 · 2J2/(N+1) by Markov on Bobkov–Ledoux). KL: the shift is a whole number
+    # of cells, so KL(T_δ q ‖ q) is a finite sum over cells; the k-NN excess matches it
+    # within 5 sd (per point sd² = ψ'(1) + Var_p log(p/q), two independent estimates), the
+    # binned excess within 5 sd plus the difference of the two (K − 1)/(2N) biases.
+    edges = np.linspace(-8, 8, 321)
+    h = edges[1] - edges[0]
+    dens = gaussian_cells_1d(edges, 0.0, 1.0)
+    n, shift = 20000, 20
+    delta = shift * h
+    x0 = M.sample_grid(edges, None, dens, n, rng)
+    x = x0 + delta
+    metrics = ("w2_x", "kl_knn", "kl_binned", "mean")
+    r = M.compare_snapshot(x, None, edges, None, dens, metrics=metrics, seed=11)
+    r0 = M.compare_snapshot(x0, None, edges, None, dens, metrics=("w2_x",), seed=11,
+                            noise_floor=False)
+    m_grid = r["mean_x_grid"]
+    # exact identity of the estimator (round-off only)
+    assert r["w2_x"] ** 2 == pytest.approx(
+        r0["w2_x"] ** 2 + 2 * delta * (x0.mean() - m_grid) + delta ** 2, rel=1e-9)
+    sigma = 1.0
+    j2 = _j2(edges, dens)
+    tol_w2 = 5 * 2 * delta * sigma / np.sqrt(n) + 2 * 20 * 2 * j2 / (n + 1)
+    assert abs(r["w2_x"] ** 2 - r["w2_x_floor"] ** 2 - delta ** 2) <= tol_w2
+    # KL of the shifted step density against the grid's, cell by cell
+    q = M.cell_masses(edges, None, dens)
+    p = np.zeros_like(q)
+    p[shift:] = q[:-shift]
+    s = p > 0
+    logr = np.log(p[s] / q[s])
+    kl_exact = float(np.sum(p[s] * logr))
+    var_lr = float(np.sum(p[s] * logr ** 2) - kl_exact ** 2)
+    assert kl_exact > 0.4                          # the signal is far above the tolerances
+    sd_knn = np.sqrt(2 * (np.pi ** 2 / 6 + var_lr) / n)
+    assert abs(r["kl"] - r["kl_floor"] - kl_exact) <= 5 * sd_knn
+    occupied = lambda w: int(np.count_nonzero(w * n > 1))  # noqa: E731
+    bias_gap = abs(occupied(p) - occupied(q)) / (2 * n) + 20 / (2 * n)
+    sd_binned = np.sqrt(var_lr / n + 2 * 2 * occupied(q) / (2 * n) ** 2)
+    assert abs(r["kl_binned"] - r["kl_binned_floor"] - kl_exact) <= 5 * sd_binned + bias_gap
+    # moments: the difference is the shift, its floor is sampling noise
+    assert abs(r["mean_x"] - r["mean_x_grid"] - delta) <= 5 * sigma / np.sqrt(n)
+    assert r["mean_x_floor"] <= 5 * sigma / np.sqrt(n)
+
+
+def test_sliced_w2_of_a_translate(rng):
+    # Shift the particles by (δ, 0): per direction θ = (c, s) the projections move by δc,
+    # so SW2² = SW2²(unshifted) + mean_θ[δ²c² + 2δc(c(x̄ − m_x) + s(v̄ − m_v))] exactly,
+    # with the same seeded directions. And the excess over the floor is ≈ δ² mean c².
+    ex, ev = np.linspace(-6, 6, 49), np.linspace(-5, 5, 41)
+    f = gaussian_cells_2d_indep(ex, ev, [0.2, -0.1], [1.0, 0.8])
+    n, delta, p_dirs, seed = 20000, 0.75, 24, 9
+    x0, v0 = M.sample_grid(ex, ev, f, n, rng)
+    kw = dict(metrics=("sw2", "mean"), n_projections=p_dirs, seed=seed)
+    r = M.compare_snapshot(x0 + delta, v0, ex, ev, f, **kw)
+    r0 = M.compare_snapshot(x0, v0, ex, ev, f, noise_floor=False, **kw)
+    c, s = M.random_directions(p_dirs, seed, 2).T
+    dm = c * (x0.mean() - r0["mean_x_grid"]) + s * (v0.mean() - r0["mean_v_grid"])
+    shift_term = np.mean(delta ** 2 * c ** 2 + 2 * delta * c * dm)
+    assert r["sw2"] ** 2 == pytest.approx(r0["sw2"] ** 2 + shift_term, rel=1e-9)
+    # statistical: the linear term has sd ≤ 2δ·max σ/√N; the floor-size terms are bounded
+    # by the unshifted value and the floor themselves (both O(1/N)), taken 20×.
+    tol = 5 * 2 * delta * 1.0 / np.sqrt(n) + 20 * (r0["sw2"] ** 2 + r["sw2_floor"] ** 2)
+    assert abs(r["sw2"] ** 2 - r["sw2_floor"] ** 2 - delta ** 2 * np.mean(c ** 2)) <= tol
+
+
+@pytest.mark.parametrize("direction", [(0.6, 0.8), (-0.28, 0.96), (1.0, 1e-7), (0.0, -1.0)])
+def test_project_direction_kernel_matches_numpy_twin(rng, direction):
+    # Trapezoids, near-axis boxes (short side below TRAPEZOID_MIN_RATIO) and exact axes.
+    from vfp.validation import _w2kernels as K
+
+    c, s = direction
+    x, v = rng.normal(size=500), rng.normal(size=500)
+    k = 300
+    cx, cv = rng.normal(size=k), rng.normal(size=k)
+    hx, hv = rng.uniform(0.05, 0.3, k), rng.uniform(0.05, 0.3, k)
+    m = rng.random(k)
+    z, pos, jump, slope = np.empty(500), np.empty(4 * k), np.empty(4 * k), np.empty(4 * k)
+    K.project_direction(x, v, c, s, cx, cv, hx, hv, m, z, pos, jump, slope)
+    ref = K.project_direction_reference(x, v, c, s, cx, cv, hx, hv, m)
+    for got, want in zip((z, pos, jump, slope), ref):
+        np.testing.assert_array_equal(got, want)

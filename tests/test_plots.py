@@ -6,7 +6,7 @@ import pytest
 from matplotlib.image import imread
 
 from vfp.plots import plot_run
-from vfp.store import RunWriter, StoreError
+from vfp.store import RunWriter, StoreError, read_run
 
 TIMES = np.array([0.0, 1.0, 2.0])
 
@@ -96,3 +96,37 @@ def test_plot_run_rejects_unusable_files(tmp_path):
     empty.close()
     with pytest.raises(StoreError, match="nothing|no snapshots"):
         plot_run(tmp_path / "empty.h5", tmp_path / "plots")
+
+
+@pytest.mark.parametrize("kinetic", [True, False])
+def test_distances_figure_gets_the_registry_distances_and_floors(tmp_path, rng, kinetic,
+                                                               monkeypatch):
+    # A file with the full /compare layout of a run (bookkeeping included): the distance
+    # figure must get every distance with its floor, and no moment or bookkeeping key.
+    from vfp.validation import plots as vp
+    from vfp.validation import registry
+
+    keys = registry.stored_keys(kinetic=kinetic)
+    path = tmp_path / "run.h5"
+    x_edges = np.linspace(-4.0, 4.0, 9)
+    v_edges = np.linspace(-4.0, 4.0, 9) if kinetic else None
+    w = RunWriter(path, "# synthetic", grid={"x_edges": x_edges, "v_edges": v_edges},
+                  compare_keys=keys, attrs={"regime": "kinetic" if kinetic else "overdamped"})
+    for t in TIMES:
+        w.write_compare(t, {k: 0.01 + 0.001 * i + t for i, k in enumerate(keys)}
+                        | {"w2_emd_subsample": 500.0, "kl_outside": 0.0})
+    w.close()
+    seen = {}
+    original = vp.distances_over_time
+
+    def capture(t, metrics, floors=None):
+        seen["metrics"], seen["floors"] = dict(metrics), dict(floors or {})
+        return original(t, metrics, floors)
+
+    monkeypatch.setattr(vp, "distances_over_time", capture)
+    plot_run(path, tmp_path / "plots")
+    expected = set(registry.distance_keys(kinetic=kinetic))
+    assert set(seen["metrics"]) == expected
+    assert set(seen["floors"]) == expected
+    for k in expected:
+        assert np.array_equal(seen["floors"][k], read_run(path).compare[k + "_floor"])

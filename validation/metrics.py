@@ -37,6 +37,7 @@ from scipy.spatial import cKDTree
 from scipy.special import digamma, gammaln
 
 from . import _w2kernels as _k
+from . import registry as _registry
 
 __all__ = [
     "w2_1d_grid",
@@ -762,57 +763,118 @@ def sample_grid(edges_x, edges_v, f, n, rng):
 
 
 # --------------------------------------------------------------------------- snapshot
-_ALL = ("w2_x", "w2_v", "sw2", "w2_emd", "kl_knn", "kl_binned", "tv", "mean", "cov")
+class _Snapshot:
+    """One particle sample against one grid density, with the shared pieces computed once.
+
+    The per-metric evaluators below read it; ``options`` holds the keyword arguments of
+    :func:`compare_snapshot` that tune the estimators.
+    """
+
+    def __init__(self, x, v, ex, ev, f, logq, options):
+        self.x, self.v, self.ex, self.ev, self.f = x, v, ex, ev, f
+        self.kinetic = ev is not None
+        self.logq = logq
+        self.options = options
+        self._marginals = None
+        self._moments = None
+
+    def marginals(self):
+        if self._marginals is None:
+            self._marginals = marginals(self.ex, self.ev, self.f) if self.kinetic \
+                else (self.f, None)
+        return self._marginals
+
+    def points(self):
+        return self.x if not self.kinetic else np.column_stack([self.x, self.v])
+
+    def moments(self):
+        if self._moments is None:
+            self._moments = moments_particles(self.x, self.v if self.kinetic else None)
+        return self._moments
 
 
-def _snapshot_values(x, v, ex, ev, f, metrics, n_projections, emd_subsample, seed,
-                     logq, emd_max_atoms=None):
-    out = {}
-    kinetic = ev is not None
-    if kinetic:
-        rho_x, rho_v = marginals(ex, ev, f)
-    else:
-        rho_x = f
-    if "w2_x" in metrics:
-        out["w2_x"] = w2_1d_grid(x, ex, rho_x)
-    if kinetic and "w2_v" in metrics:
-        out["w2_v"] = w2_1d_grid(v, ev, rho_v)
-    if kinetic and "sw2" in metrics:
-        out["sw2"] = sliced_w2(x, v, ex, ev, f, n_projections=n_projections, seed=seed)
-    if kinetic and "w2_emd" in metrics:
-        r = w2_emd(x, v, ex, ev, f, subsample=emd_subsample, seed=seed,
-                   max_atoms=emd_max_atoms)
-        out["w2_emd"] = r.value
-        out["w2_emd_subsample"] = r.subsample
-        out["w2_emd_estimator"] = r.estimator
-    if "kl_knn" in metrics:
-        pts = x if not kinetic else np.column_stack([x, v])
-        out["kl"] = kl_knn(pts, logq, k=1)
-    if "kl_binned" in metrics:
-        out["kl_binned"] = kl_binned(x, v, ex, ev, f)
-    if "tv" in metrics:
-        out["tv"] = tv_binned(x, v, ex, ev, f)
-    if "mean" in metrics or "cov" in metrics:
-        mean, cov = moments_particles(x, v if kinetic else None)
-        if "mean" in metrics:
-            out["mean_x"] = float(mean[0])
-            if kinetic:
-                out["mean_v"] = float(mean[1])
-        if "cov" in metrics:
-            out["var_x"] = float(cov[0, 0])
-            if kinetic:
-                out["var_v"] = float(cov[1, 1])
-                out["cov_xv"] = float(cov[0, 1])
+def _eval_w2_x(s):
+    return {"w2_x": w2_1d_grid(s.x, s.ex, s.marginals()[0])}
+
+
+def _eval_w2_v(s):
+    return {"w2_v": w2_1d_grid(s.v, s.ev, s.marginals()[1])}
+
+
+def _eval_sw2(s):
+    o = s.options
+    return {"sw2": sliced_w2(s.x, s.v, s.ex, s.ev, s.f, n_projections=o["n_projections"],
+                             seed=o["seed"])}
+
+
+def _eval_w2_emd(s):
+    o = s.options
+    r = w2_emd(s.x, s.v, s.ex, s.ev, s.f, subsample=o["emd_subsample"], seed=o["seed"],
+               max_atoms=o["emd_max_atoms"])
+    return {"w2_emd": r.value, "w2_emd_subsample": r.subsample,
+            "w2_emd_estimator": r.estimator}
+
+
+def _eval_kl_knn(s):
+    return {"kl": kl_knn(s.points(), s.logq, k=1)}
+
+
+def _eval_kl_binned(s):
+    return {"kl_binned": kl_binned(s.x, s.v, s.ex, s.ev, s.f)}
+
+
+def _eval_tv(s):
+    return {"tv": tv_binned(s.x, s.v, s.ex, s.ev, s.f)}
+
+
+def _eval_mean(s):
+    mean, _ = s.moments()
+    out = {"mean_x": float(mean[0])}
+    if s.kinetic:
+        out["mean_v"] = float(mean[1])
     return out
 
 
-_MOMENT_KEYS = ("mean_x", "mean_v", "var_x", "var_v", "cov_xv")
+def _eval_cov(s):
+    _, cov = s.moments()
+    out = {"var_x": float(cov[0, 0])}
+    if s.kinetic:
+        out["var_v"] = float(cov[1, 1])
+        out["cov_xv"] = float(cov[0, 1])
+    return out
+
+
+_EVALUATORS = {"w2_x": _eval_w2_x, "w2_v": _eval_w2_v, "sw2": _eval_sw2,
+               "w2_emd": _eval_w2_emd, "kl_knn": _eval_kl_knn, "kl_binned": _eval_kl_binned,
+               "tv": _eval_tv, "mean": _eval_mean, "cov": _eval_cov}
+
+
+def _snapshot_values(x, v, ex, ev, f, metrics, logq, options):
+    """Values of the chosen metrics (registry order) for one sample; no floors."""
+    snap = _Snapshot(x, v, ex, ev, f, logq, options)
+    out = {}
+    for name in _registry.applicable(
+            [m for m in _registry.METRIC_NAMES if m in metrics], snap.kinetic):
+        out.update(_EVALUATORS[name](snap))
+    return out
+
+
+def _grid_moments(ex, ev, f):
+    """The grid's value of every moment key, from :func:`moments_grid`."""
+    gmean, gcov = moments_grid(ex, ev, f)
+    out = {"mean_x": gmean[0], "var_x": gcov[0, 0]}
+    if ev is not None:
+        out.update(mean_v=gmean[1], var_v=gcov[1, 1], cov_xv=gcov[0, 1])
+    return out
 
 
 def compare_snapshot(x, v, edges_x, edges_v, f, *,
-                     metrics=_ALL, rng=None, seed=0, n_projections=200,
+                     metrics=_registry.METRIC_NAMES, rng=None, seed=0, n_projections=200,
                      emd_subsample=1000, emd_max_atoms=4096, noise_floor=True):
     """All comparison metrics for one snapshot, with their i.i.d. noise floors.
+
+    The metrics, their keys and the meaning of their floors are those of
+    :mod:`vfp.validation.registry`.
 
     Parameters
     ----------
@@ -820,8 +882,9 @@ def compare_snapshot(x, v, edges_x, edges_v, f, *,
     v : array_like, shape (N,), or None (overdamped: only x-metrics are computed)
     edges_x, edges_v, f : grid; ``edges_v=None`` and f (n_x,) for overdamped
     metrics : tuple of str
-        Any of "w2_x", "w2_v", "sw2", "w2_emd", "kl_knn", "kl_binned", "tv", "mean",
-        "cov". Phase-space-only metrics (w2_v, sw2, w2_emd) are skipped in 1-D.
+        Any of :data:`vfp.validation.registry.METRIC_NAMES` ("w2_x", "w2_v", "sw2",
+        "w2_emd", "kl_knn", "kl_binned", "tv", "mean", "cov"). Phase-space-only metrics
+        (w2_v, sw2, w2_emd) are skipped in 1-D. Values come out in registry order.
     rng : numpy.random.Generator or int, optional
         Source of the floor sample (default: a stream derived from ``seed``).
     seed : int
@@ -854,23 +917,22 @@ def compare_snapshot(x, v, edges_x, edges_v, f, *,
         raise ValueError("phase-space grid given but v is None")
     x = _as_1d(x, "x")
     v = _as_1d(v, "v") if kinetic else None
-    unknown = set(metrics) - set(_ALL)
+    unknown = set(metrics) - set(_registry.METRIC_NAMES)
     if unknown:
-        raise ValueError(f"unknown metrics {sorted(unknown)}; known: {list(_ALL)}")
+        raise ValueError(f"unknown metrics {sorted(unknown)}; "
+                         f"known: {list(_registry.METRIC_NAMES)}")
     logq = grid_log_density(ex, ev, f)
+    options = dict(n_projections=n_projections, emd_subsample=emd_subsample, seed=seed,
+                   emd_max_atoms=emd_max_atoms)
     out = {"n": int(x.size)}
-    out.update(_snapshot_values(x, v, ex, ev, f, metrics, n_projections, emd_subsample,
-                                seed, logq, emd_max_atoms))
+    out.update(_snapshot_values(x, v, ex, ev, f, metrics, logq, options))
     if "kl_knn" in metrics:
         pts = x if not kinetic else np.column_stack([x, v])
         out["kl_outside"] = float(np.mean(~np.isfinite(logq(pts))))
-    gmean, gcov = moments_grid(ex, ev, f)
-    grid_moments = {"mean_x": gmean[0], "var_x": gcov[0, 0]}
-    if kinetic:
-        grid_moments.update(mean_v=gmean[1], var_v=gcov[1, 1], cov_xv=gcov[0, 1])
+    grid_moments = _grid_moments(ex, ev, f)
     for key, val in grid_moments.items():
         if key in out:
-            out[key + "_grid"] = float(val)
+            out[key + _registry.GRID_SUFFIX] = float(val)
     if noise_floor:
         # Default stream: derived from ``seed`` but distinct from default_rng(seed), so
         # the floor sample never coincides with particles drawn from the same seed.
@@ -880,29 +942,17 @@ def compare_snapshot(x, v, edges_x, edges_v, f, *,
             xs, vs = sample_grid(ex, ev, f, x.size, gen)
         else:
             xs, vs = sample_grid(ex, None, f, x.size, gen), None
-        fl = _snapshot_values(xs, vs, ex, ev, f, metrics, n_projections, emd_subsample,
-                              seed, logq, emd_max_atoms)
+        fl = _snapshot_values(xs, vs, ex, ev, f, metrics, logq, options)
+        moments = set(_registry.moment_keys(kinetic=kinetic))
         for key, val in fl.items():
-            if key in ("w2_emd_subsample", "w2_emd_estimator"):
+            if isinstance(val, str) or _registry.is_bookkeeping(key):
                 continue
-            if key in _MOMENT_KEYS:
-                out[key + "_floor"] = float(abs(val - grid_moments[key]))
+            if key in moments:
+                out[key + _registry.FLOOR_SUFFIX] = float(abs(val - grid_moments[key]))
             else:
-                out[key + "_floor"] = val
+                out[key + _registry.FLOOR_SUFFIX] = val
     return out
 
 
-METRICS = {
-    "w2_x": w2_1d_grid,
-    "w2_v": w2_1d_grid,
-    "w2_1d_samples": w2_1d_samples,
-    "sw2": sliced_w2,
-    "w2_emd": w2_emd,
-    "kl_knn": kl_knn,
-    "kl_binned": kl_binned,
-    "tv": tv_binned,
-    "mean": moments_particles,
-    "cov": moments_particles,
-    "moments_grid": moments_grid,
-}
-"""Registry: metric name (as accepted by ``compare_snapshot(metrics=...)``) → function."""
+METRICS = {name: globals()[m.function] for name, m in _registry.REGISTRY.items()}
+"""Metric name (:data:`vfp.validation.registry.METRIC_NAMES`) → the estimator it calls."""

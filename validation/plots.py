@@ -17,22 +17,25 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from . import registry
+
 __all__ = ["snapshot_panels", "distances_over_time", "grid_diagnostics", "moments_over_time",
            "choose_snapshots", "MOMENT_KEYS"]
 
 GRID_COLOUR, PARTICLE_COLOUR = "C3", "C0"
 EPS = np.finfo(float).eps
 METRIC_GROUPS = {
-    "Wasserstein-2": ("w2_x", "w2_v", "w2_phase", "sw2", "w2_emd"),
-    "Kullback–Leibler": ("kl", "kl_binned"),
+    "Wasserstein-2": ("w2_x", "w2_v", "w2_phase") + tuple(
+        k for k in registry.w2_keys() if k not in ("w2_x", "w2_v")),
+    "Kullback–Leibler": tuple(k for k in registry.distance_keys() if k.startswith("kl")),
     "total variation": ("tv",),
 }
-METRIC_LABELS = {"w2_x": "W₂ of x-marginal", "w2_v": "W₂ of v-marginal",
-                 "w2_phase": "W₂ on (x, v)", "sw2": "sliced W₂ on (x, v)",
-                 "w2_emd": "W₂ exact OT (subsample)", "kl": "KL (k-NN)",
-                 "kl_binned": "KL (binned)", "tv": "TV (binned)"}
-MOMENT_KEYS = {"mean_x": "mean of x", "var_x": "variance of x", "mean_v": "mean of v",
-               "var_v": "variance of v", "cov_xv": "covariance of x and v"}
+METRIC_LABELS = {k: registry.key_info(k).label for k in registry.distance_keys()}
+METRIC_LABELS["w2_phase"] = "W₂ on (x, v)"
+MOMENT_KEYS = {k: registry.key_info(k).label for k in registry.moment_keys()}
+"""Moment value key → label, in registry order (``mean_x``, ``mean_v``, ``var_x`` …)."""
+_MOMENT_SYMBOLS = {"mean_x": "⟨x⟩", "var_x": "Var x", "mean_v": "⟨v⟩", "var_v": "Var v",
+                   "cov_xv": "Cov(x, v)"}
 
 
 # ---------------------------------------------------------------------------------------
@@ -424,8 +427,7 @@ def moments_over_time(t, compare: dict):
             title += f"  (max |Δ| = {np.nanmax(np.abs(np.subtract(p, g))):.2g})"
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("t")
-        ax.set_ylabel({"mean_x": "⟨x⟩", "var_x": "Var x", "mean_v": "⟨v⟩",
-                       "var_v": "Var v", "cov_xv": "Cov(x, v)"}[key])
+        ax.set_ylabel(_MOMENT_SYMBOLS.get(key, key))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig

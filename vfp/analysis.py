@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -14,7 +15,7 @@ import numpy as np
 from . import config as cfgmod
 from .store import StoreError, open_run, read_run
 
-__all__ = ["describe", "recompute_compare"]
+__all__ = ["describe", "compare_summary", "recompute_compare", "Recomputation"]
 
 
 def describe_sweep(path) -> str:
@@ -37,6 +38,51 @@ def describe_sweep(path) -> str:
         lines.append(f"    {key:<16} slope vs N at t = {d.t[-1]:.3g}: {slope[-1]:+.3f} "
                      f"[{lo:+.3f}, {hi:+.3f}]")
     return "\n".join(lines)
+
+
+def compare_summary(group) -> list[str]:
+    """The ``vfp info`` lines of a ``/compare`` group (or a dict of arrays), last snapshot.
+
+    Per metric of :mod:`vfp.validation.registry`, what can be compared: a distance with its
+    i.i.d. noise floor and the excess over it (value − floor); a moment with the particles'
+    value, the grid's, their difference and the floor of that difference (|moment of an
+    i.i.d. sample − moment of the grid|). Bookkeeping keys (``n``, ``kl_outside``,
+    ``w2_emd_subsample``) are left out; keys the registry does not know are listed as is.
+    """
+    from vfp.validation import registry
+
+    n = group["t"].shape[0]
+    if not n:
+        return ["  compare: 0 snapshots"]
+    t_last = float(group["t"][n - 1])
+    last = {k: float(group[k][n - 1]) for k in group if group[k].shape[0] >= n}
+    lines = [f"  compare: {n} snapshots; at the last, t = {t_last:.3g} (distances: value, "
+             "i.i.d. noise floor, excess = value − floor; moments: particles, grid, "
+             "difference, floor of the difference)"]
+    shown = set()
+    for metric in registry.REGISTRY.values():
+        for key in metric.values:
+            if key not in last:
+                continue
+            floor = last.get(key + registry.FLOOR_SUFFIX)
+            shown.update({key, key + registry.FLOOR_SUFFIX})
+            if metric.kind == "distance":
+                text = f"{last[key]:.3e}"
+                if floor is not None:
+                    text += f"  floor {floor:.3e}  excess {last[key] - floor:+.3e}"
+            else:
+                grid = last.get(key + registry.GRID_SUFFIX)
+                shown.add(key + registry.GRID_SUFFIX)
+                text = f"particles {last[key]:+.4e}"
+                if grid is not None:
+                    text += f"  grid {grid:+.4e}  difference {last[key] - grid:+.3e}"
+                if floor is not None:
+                    text += f"  floor of difference {floor:.3e}"
+            lines.append(f"    {key:<10} {text}")
+    rest = sorted(k for k in last if k not in shown and not registry.is_bookkeeping(k))
+    for key in rest:
+        lines.append(f"    {key:<10} {last[key]:.3e}")
+    return lines
 
 
 def describe(path) -> str:
@@ -77,17 +123,7 @@ def describe(path) -> str:
                          f"scheme {p.attrs.get('scheme', '?')}, dt {p.attrs.get('dt', '?')}, "
                          f"seed {p.attrs.get('seed', '?')}, {len(ts)} snapshots")
         if "compare" in f:
-            c = f["compare"]
-            n = c["t"].shape[0]
-            lines.append(f"  compare: {n} snapshots")
-            bookkeeping = {"t", "n", "kl_outside", "w2_emd_subsample"}
-            for key in sorted(k for k in c if k not in bookkeeping and not k.endswith("_floor")):
-                vals = c[key][:n]
-                floor = c[key + "_floor"][:n] if key + "_floor" in c else None
-                last = f"{vals[-1]:.3e}" if n else "-"
-                extra = f" (noise floor {floor[-1]:.3e})" if floor is not None and n else ""
-                lines.append(f"    {key:<14} at t = {c['t'][n - 1] if n else float('nan'):.3g}: "
-                             f"{last}{extra}")
+            lines.extend(compare_summary(f["compare"]))
     return "\n".join(lines)
 
 
@@ -112,41 +148,97 @@ def _writable(path: Path) -> h5py.File:
     return h5py.File(path, "r+")
 
 
+@dataclass
+class Recomputation:
+    """What :func:`recompute_compare` did.
+
+    Attributes
+    ----------
+    keys : list of str
+        The ``/compare`` datasets written (``t`` excluded).
+    settings : dict
+        The comparison settings used: ``metrics``, ``seed``, ``n_projections``,
+        ``emd_subsample``, ``noise_floor`` (the stored config's unless overridden).
+    n_used : int
+        Particles per snapshot the recomputation compared (those stored).
+    n_particles : int or None
+        Particles the run simulated (and compared), when the file says.
+    warnings : list of str
+        One line each: a subset of the particles compared, an unreadable stored config.
+    """
+
+    keys: list
+    settings: dict
+    n_used: int
+    n_particles: int | None
+    warnings: list = field(default_factory=list)
+
+    @property
+    def subset(self) -> bool:
+        """True when the run stored fewer particles than it simulated."""
+        return self.n_particles is not None and self.n_used < self.n_particles
+
+
 def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None,
-                      seed=0) -> list[str]:
+                      seed=None) -> Recomputation:
     """Recompute /compare from the stored grid and particle snapshots.
 
-    Uses the stored particles (all of them unless the run stored a subset, in which case
-    the metrics describe that subset, and the group's ``n_used`` attribute says so).
+    Every setting not given is the stored config's ``[compare]`` value (its ``seed``,
+    ``n_projections``, ``emd_subsample``, ``noise_floor`` and ``metrics``), so with the
+    run's particles this reproduces the run's values bit for bit. When the run stored
+    fewer particles than it simulated (``particles.store`` < ``particles.n``), the metrics
+    describe the stored subset, not what the run compared: the result's ``warnings`` say
+    so, and the group's attributes ``n_used``, ``n_particles`` and ``subset`` record it.
+
+    Parameters
+    ----------
+    path : path-like
+        A vfp run file with grid and particle snapshots.
+    metrics : sequence of str, optional
+        Metric names (:data:`vfp.validation.registry.METRIC_NAMES`).
+    emd_subsample, n_projections, seed : int, optional
+        Overrides of the stored ``[compare]`` settings.
 
     Returns
     -------
-    keys : list of str
-        The comparison datasets written.
+    Recomputation
     """
-    from .pipeline import compare_keys, compare_states
+    from vfp.validation import registry
+
+    from .pipeline import compare_states
 
     path = Path(path)
     data = read_run(path)
     if data.grid_t is None or data.particle_t is None:
         raise StoreError(f"{path}: needs both grid and particle snapshots to compare")
+    notes = []
     try:
         cfg = cfgmod.loads(str(data.attrs.get("config", "")), source=f"{path}:/config")
         base = cfg.compare or cfgmod.CompareConfig()
-    except cfgmod.ConfigError:
+    except cfgmod.ConfigError as exc:
         base = cfgmod.CompareConfig()
-    chosen = tuple(metrics) if metrics else base.metrics
+        notes.append(f"{path}: the stored config is unreadable ({exc}); the comparison "
+                     "uses the default [compare] settings")
+    chosen = tuple(metrics) if metrics else tuple(base.metrics)
     for name in chosen:
-        if name not in cfgmod.COMPARE_METRICS:
+        if name not in registry.METRIC_NAMES:
             raise StoreError(f"--metrics: unknown metric {name!r} "
-                             f"(choose from {', '.join(cfgmod.COMPARE_METRICS)})")
+                             f"(choose from {', '.join(registry.METRIC_NAMES)})")
     compare_cfg = cfgmod.CompareConfig(
         metrics=chosen,
         n_projections=n_projections if n_projections else base.n_projections,
         emd_subsample=emd_subsample if emd_subsample is not None else base.emd_subsample,
-        noise_floor=base.noise_floor, seed=seed)
+        noise_floor=base.noise_floor, seed=base.seed if seed is None else int(seed))
     kinetic = data.kinetic
-    keys = compare_keys(chosen, kinetic)
+    keys = registry.stored_keys(chosen, kinetic)
+    n_used = int(data.particle_x.shape[1])
+    n_particles = (data.particle_attrs or {}).get("n")
+    n_particles = int(n_particles) if n_particles is not None else None
+    if n_particles is not None and n_used < n_particles:
+        notes.append(f"{path}: the run stored {n_used} of its {n_particles} particles per "
+                     f"snapshot (particles.store): the recomputed comparison describes these "
+                     f"{n_used}, not the {n_particles} the run compared, so values and noise "
+                     "floors differ from the run's")
     rows = []
     for index, t in enumerate(data.particle_t):
         match = np.flatnonzero(np.isclose(data.grid_t, t, rtol=0, atol=1e-12 * max(1.0, t)))
@@ -164,9 +256,18 @@ def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None
         g = f.create_group("compare")
         for key in ["t"] + keys:
             g[key] = np.array([row.get(key, np.nan) for row in rows], dtype=float)
-        g.attrs["n_used"] = int(data.particle_x.shape[1])
+        g.attrs["n_used"] = n_used
+        if n_particles is not None:
+            g.attrs["n_particles"] = n_particles
+            g.attrs["subset"] = bool(n_used < n_particles)
         g.attrs["metrics"] = ",".join(chosen)
+        g.attrs["seed"] = int(compare_cfg.seed)
         estimators = {row["w2_emd_estimator"] for row in rows if "w2_emd_estimator" in row}
         if estimators:
             g.attrs["w2_emd_estimator"] = "; ".join(sorted(estimators))
-    return keys
+    settings = dict(metrics=chosen, seed=compare_cfg.seed,
+                    n_projections=compare_cfg.n_projections,
+                    emd_subsample=compare_cfg.emd_subsample,
+                    noise_floor=compare_cfg.noise_floor)
+    return Recomputation(keys=keys, settings=settings, n_used=n_used,
+                         n_particles=n_particles, warnings=notes)

@@ -58,7 +58,8 @@ def _parser():
     c.add_argument("--metrics", help="comma-separated metric names (default: all)")
     c.add_argument("--subsample", type=int, help="particle subsample for exact OT (w2_emd)")
     c.add_argument("--projections", type=int, help="projections for sliced W2")
-    c.add_argument("--seed", type=int, default=0, help="seed for projections and noise floors")
+    c.add_argument("--seed", type=int, help="seed for projections and noise floors "
+                                            "(default: the run's compare.seed)")
 
     pl = sub.add_parser("plot", help="PNG figures: snapshot panels, distances, diagnostics")
     pl.add_argument("file", help="HDF5 run file")
@@ -131,9 +132,12 @@ def _cmd_compare(args):
     from .analysis import recompute_compare
 
     metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics else None
-    keys = recompute_compare(args.file, metrics=metrics, emd_subsample=args.subsample,
+    done = recompute_compare(args.file, metrics=metrics, emd_subsample=args.subsample,
                              n_projections=args.projections, seed=args.seed)
-    print(f"vfp: recomputed {len(keys)} comparison datasets in {args.file}", file=sys.stderr)
+    for line in done.warnings:
+        print(f"vfp: warning: {line}", file=sys.stderr)
+    print(f"vfp: recomputed {len(done.keys)} comparison datasets in {args.file} "
+          f"(seed {done.settings['seed']})", file=sys.stderr)
     return EXIT_OK
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vfp.validation import registry
+
 from . import potentials as pot
 from .initial import GaussianMixture, gaussian
 
@@ -52,7 +54,8 @@ def grid_schemes() -> dict:
 
 PARTICLE_SCHEMES = ("euler", "baoab")
 PARTICLE_INTERACTIONS = ("auto", "pairwise", "mesh")
-COMPARE_METRICS = ("w2_x", "w2_v", "sw2", "w2_emd", "kl_knn", "kl_binned", "tv", "mean", "cov")
+#: metric names accepted in [compare] metrics (the metric registry's)
+COMPARE_METRICS = registry.METRIC_NAMES
 DEFAULT_STORE_LIMIT = 1_000_000
 
 

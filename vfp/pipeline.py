@@ -161,32 +161,12 @@ def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
 # Comparison
 
 
-_METRIC_KEYS = {
-    # config metric name -> (keys written, kinetic only); keys follow
-    # validation.metrics.compare_snapshot, "<key>_floor" is the i.i.d. noise floor.
-    "w2_x": (("w2_x", "w2_x_floor"), False),
-    "w2_v": (("w2_v", "w2_v_floor"), True),
-    "sw2": (("sw2", "sw2_floor"), True),
-    "w2_emd": (("w2_emd", "w2_emd_floor", "w2_emd_subsample"), True),
-    "kl_knn": (("kl", "kl_floor", "kl_outside"), False),
-    "kl_binned": (("kl_binned", "kl_binned_floor"), False),
-    "tv": (("tv", "tv_floor"), False),
-    "mean": (("mean_x", "mean_x_grid", "mean_x_floor",
-              "mean_v", "mean_v_grid", "mean_v_floor"), False),
-    "cov": (("var_x", "var_x_grid", "var_x_floor", "var_v", "var_v_grid", "var_v_floor",
-             "cov_xv", "cov_xv_grid", "cov_xv_floor"), False),
-}
-
-
 def compare_keys(metrics, kinetic: bool) -> list[str]:
-    """Names of the /compare datasets for the chosen metrics and regime."""
-    keys = []
-    for name in metrics:
-        names, kinetic_only = _METRIC_KEYS[name]
-        if kinetic_only and not kinetic:
-            continue
-        keys.extend(k for k in names if kinetic or not ("_v" in k or k.startswith("cov_xv")))
-    return keys
+    """Names of the /compare datasets for the chosen metrics and regime (from the metric
+    registry, :func:`vfp.validation.registry.stored_keys`)."""
+    from vfp.validation import registry
+
+    return registry.stored_keys(metrics, kinetic)
 
 
 def compare_states(x, v, x_edges, v_edges, state, compare_cfg, snapshot_index: int = 0) -> dict:
@@ -203,10 +183,9 @@ def compare_states(x, v, x_edges, v_edges, state, compare_cfg, snapshot_index: i
         when exact OT was computed.
     """
     from vfp.validation import metrics as vm
+    from vfp.validation import registry
 
-    metrics = compare_cfg.metrics
-    if v is None:
-        metrics = tuple(m for m in metrics if not _METRIC_KEYS[m][1])
+    metrics = registry.applicable(compare_cfg.metrics, kinetic=v is not None)
     out = vm.compare_snapshot(x, v, x_edges, v_edges, state, metrics=metrics,
                               seed=compare_cfg.seed + 1000 * snapshot_index,
                               n_projections=compare_cfg.n_projections,

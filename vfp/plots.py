@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vfp.validation import plots as vp
+from vfp.validation import registry
 
 from .store import StoreError, read_run
 
@@ -56,6 +57,18 @@ def _snapshots(run):
     return None
 
 
+def _unknown_keys(compare):
+    """Keys the registry does not know (e.g. from a newer vfp), minus their floors."""
+    out = []
+    for k in compare:
+        try:
+            registry.key_info(k)
+        except ValueError:
+            if not k.endswith(registry.FLOOR_SUFFIX):
+                out.append(k)
+    return out
+
+
 def plot_run(path, outdir) -> list[str]:
     """Write the PNG figures of a run file and return their paths.
 
@@ -91,15 +104,16 @@ def plot_run(path, outdir) -> list[str]:
         figures["snapshots"] = lambda: vp.snapshot_panels(**snaps)
     c = run.compare or {}
     if "t" in c and len(c["t"]):
-        # Bookkeeping entries (particles outside the grid, EMD subsample size) are not distances.
-        bookkeeping = {"t", "n", "kl_outside", "w2_emd_subsample"}
-        metrics = {k: v for k, v in c.items() if k not in bookkeeping and not k.endswith("_floor")
-                   and not any(k.startswith(m) for m in vp.MOMENT_KEYS)
-                   and np.isfinite(v).any()}
-        floors = {k[:-len("_floor")]: v for k, v in c.items() if k.endswith("_floor")}
+        # Distances with their floors (the registry says which keys are distances; moments
+        # and bookkeeping entries such as the EMD subsample size go elsewhere or nowhere).
+        distances = registry.distance_keys()
+        metrics = {k: c[k] for k in distances if k in c and np.isfinite(c[k]).any()}
+        metrics.update({k: c[k] for k in _unknown_keys(c) if np.isfinite(c[k]).any()})
+        floors = {k: c[k + registry.FLOOR_SUFFIX] for k in metrics
+                  if k + registry.FLOOR_SUFFIX in c}
         if metrics:
             figures["distances"] = lambda: vp.distances_over_time(c["t"], metrics, floors)
-        if any(np.isfinite(c.get(k, [np.nan])).any() for k in vp.MOMENT_KEYS):
+        if any(np.isfinite(c.get(k, [np.nan])).any() for k in registry.moment_keys()):
             figures["moments"] = lambda: vp.moments_over_time(c["t"], c)
     d = run.diagnostics or {}
     if len(d.get("t", [])) and any(len(d.get(k, [])) == len(d["t"])

@@ -55,6 +55,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from vfp.validation import registry
+
 from . import config as cfgmod
 from . import pipeline
 
@@ -64,10 +66,11 @@ __all__ = ["SweepError", "SweepResult", "SweepData", "run_sweep", "run_task", "t
 
 SWEEP_FORMAT = "vfp-sweep-1"
 SWEEP_DEFAULT_EXCLUDED = ("w2_emd",)   # exact OT is opt-in for sweeps (seconds per call)
-W2_KEYS = ("w2_x", "w2_v", "sw2", "w2_emd")
-MOMENT_KEYS = ("mean_x", "var_x", "mean_v", "var_v", "cov_xv")
-FIT_KEYS = ("w2_x_sq", "w2_v_sq", "sw2_sq", "w2_emd_sq", "kl", "kl_binned", "tv",
-            "mean_x_err2", "var_x_err2", "mean_v_err2", "var_v_err2", "cov_xv_err2")
+# from the metric registry: W2-type keys (fitted as W2²), moments (fitted as the squared
+# error particles − grid) and every fitted quantity
+W2_KEYS = registry.w2_keys()
+MOMENT_KEYS = registry.moment_keys()
+FIT_KEYS = registry.fit_keys()
 _SEED_TAG = 0x5EED5
 
 
