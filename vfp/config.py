@@ -486,7 +486,7 @@ def from_dict(data: dict, source: str | None = None, text: str = "") -> Config:
 # validate(): the one place where values are checked
 
 
-def validate(cfg: Config) -> Config:
+def validate(cfg: Config, check_cfl: bool = True) -> Config:
     """Check every value of ``cfg`` (TOML-loaded or built in Python) and normalise it.
 
     Numbers become floats/ints, ``-0.0`` becomes ``0.0``, ``compare.emd_subsample = 0``
@@ -494,6 +494,13 @@ def validate(cfg: Config) -> Config:
     solvers run. Besides the value rules, it checks what would fail or hang later,
     before any work: the potentials are finite on the grid and the particle domain, the
     initial law has mass inside the domain, and the run fits in memory.
+
+    Parameters
+    ----------
+    cfg : Config
+    check_cfl : bool
+        Hold ``grid.cfl`` to the scheme's positivity limit (off only to study instability
+        on purpose, ``run(..., check_cfl=False)``; it must still be a positive number).
 
     Raises
     ------
@@ -507,7 +514,7 @@ def validate(cfg: Config) -> Config:
     _check_initial(cfg.initial, kinetic)
     _check_time(cfg.time)
     if cfg.grid is not None:
-        _check_grid(cfg.grid, kinetic)
+        _check_grid(cfg.grid, kinetic, check_cfl)
     if cfg.particles is not None:
         _check_particles(cfg.particles, kinetic, cfg.time.t_end)
         p = cfg.particles
@@ -606,7 +613,7 @@ def _check_axis(axis, key, cells_required=True):
         axis.cells = _integer(axis.cells, f"{key}.cells", minimum=3)
 
 
-def _check_grid(g: GridConfig, kinetic):
+def _check_grid(g: GridConfig, kinetic, check_cfl=True):
     _check_axis(g.x, "grid.x")
     if kinetic:
         if g.v is None:
@@ -623,7 +630,8 @@ def _check_grid(g: GridConfig, kinetic):
                                          f"(it supports {', '.join(scheme.regimes)})")
     if g.cfl is not None:
         g.cfl = _number(g.cfl, "grid.cfl")
-        if not 0.0 < g.cfl <= scheme.max_cfl:
+        limit = scheme.max_cfl if check_cfl else math.inf
+        if not 0.0 < g.cfl <= limit:
             raise ConfigError("grid.cfl", f"must be in (0, {scheme.max_cfl:g}] for scheme "
                                           f"{g.scheme!r} (got {g.cfl:g})")
     g.diagnostics_every = _integer(g.diagnostics_every, "grid.diagnostics_every", minimum=1)

@@ -215,7 +215,7 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
     overwrite : bool
         Replace a finished run at ``output`` (otherwise :class:`~vfp.store.StoreError`).
     """
-    cfgmod.validate(cfg)
+    cfgmod.validate(cfg, check_cfl=check_cfl)  # robust: hunk 8
     times = cfg.time.times()
     kinetic = cfg.model.kinetic
     path = Path(output) if output is not None else cfg.output_path()
