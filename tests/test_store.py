@@ -301,3 +301,18 @@ def test_cli_run_log_has_one_line_per_snapshot(tmp_path):
     assert [line for line in proc.stderr.splitlines() if "snapshot" in line] == [
         line for line in proc.stderr.splitlines() if line.startswith("grid: snapshot")]
     assert sum(line.startswith("grid: snapshot") for line in proc.stderr.splitlines()) == 2
+
+
+def test_replace_compare_keeps_scales_and_respects_the_lock(tmp_path):
+    from vfp.store import replace_compare
+
+    path = tmp_path / "run.h5"
+    w = _writer(path)
+    _fill(w, 2)
+    with pytest.raises(StoreError, match="another vfp run"):
+        replace_compare(path, {"t": [0.0, 1.0], "tv": [0.1, 0.2]})
+    w.close()
+    replace_compare(path, {"t": [0.0, 1.0], "tv": [0.1, 0.2]}, attrs={"n_used": 4})
+    with h5py.File(path, "r") as f:
+        assert set(f["compare"]) == {"t", "tv"} and f["compare"].attrs["n_used"] == 4
+        assert f["compare/tv"].dims[0][0].name == "/compare/t"

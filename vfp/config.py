@@ -498,13 +498,17 @@ def validate(cfg: Config, check_cfl: bool = True) -> Config:
     before any work: the potentials are finite on the grid and the particle domain, the
     initial law has mass inside the domain, and the run fits in memory.
 
+    Parameters
+    ----------
+    cfg : Config
+    check_cfl : bool
+        Hold ``grid.cfl`` to the scheme's positivity limit (off only to study instability
+        on purpose, ``run(..., check_cfl=False)``; it must still be a positive number).
+
     Raises
     ------
     ConfigError
         Naming the key (and the file, for loaded configs).
-
-    ``check_cfl=False`` accepts a cfl above the scheme's positivity limit (to study an
-    unstable run on purpose; :func:`vfp.run` passes its own ``check_cfl``).
     """
     if cfg.grid is None and cfg.particles is None:
         raise ConfigError("grid", "give a [grid] section, a [particles] section, or both")
@@ -629,7 +633,8 @@ def _check_grid(g: GridConfig, kinetic, check_cfl=True):
                                          f"(it supports {', '.join(scheme.regimes)})")
     if g.cfl is not None:
         g.cfl = _number(g.cfl, "grid.cfl")
-        if not 0.0 < g.cfl <= (scheme.max_cfl if check_cfl else math.inf):
+        limit = scheme.max_cfl if check_cfl else math.inf
+        if not 0.0 < g.cfl <= limit:
             raise ConfigError("grid.cfl", f"must be in (0, {scheme.max_cfl:g}] for scheme "
                                           f"{g.scheme!r} (got {g.cfl:g})")
     g.diagnostics_every = _integer(g.diagnostics_every, "grid.diagnostics_every", minimum=1)

@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 __all__ = ["RunWriter", "StoreError", "OutputLock", "open_run", "read_run", "RunData",
-           "package_versions", "lock_path", "is_locked"]
+           "package_versions", "lock_path", "is_locked", "replace_compare"]
 
 RUN_FORMAT = "vfp-run-1"
 _LIBVER = ("v108", "v108")
@@ -443,6 +443,45 @@ class RunWriter:
             status = "interrupted" if issubclass(kind, KeyboardInterrupt) else "failed"
             self.close(status, message=f"{kind.__name__}: {exc}")
         return False
+
+
+def replace_compare(path, columns: dict, attrs=None):
+    """Replace /compare of an existing run file (``vfp compare``), under the output lock.
+
+    Parameters
+    ----------
+    path : path-like
+    columns : dict of str -> array_like, shape (n_t,)
+        Must contain ``"t"``; every other column gets ``t`` as its dimension scale.
+    attrs : dict, optional
+        Attributes of the new /compare group.
+
+    Raises
+    ------
+    StoreError
+        A run is writing the file, or it cannot be opened for writing.
+    """
+    if "t" not in columns:
+        raise ValueError("columns must contain 't'")
+    lock = OutputLock(path).acquire()
+    try:
+        try:
+            f = h5py.File(path, "r+", locking=False)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open for writing ({exc})") from None
+        with f:
+            if "compare" in f:
+                del f["compare"]
+            g = f.create_group("compare")
+            t = _scale(g, "t", np.asarray(columns["t"], dtype=float))
+            for key, values in columns.items():
+                if key != "t":
+                    g[key] = np.asarray(values, dtype=float)
+                    g[key].dims[0].attach_scale(t)
+            for key, val in (attrs or {}).items():
+                g.attrs[key] = val
+    finally:
+        lock.release()
 
 
 # ---------------------------------------------------------------------------------------
