@@ -37,7 +37,7 @@ GOOD = textwrap.dedent("""
     n = 1000
     dt = 0.01
     scheme = "euler"
-    interaction = "auto"
+    interaction_method = "auto"
     seed = 1
 """)
 
@@ -95,7 +95,10 @@ BAD = [
     ("dt <= 0", ("dt = 0.01", "dt = 0.0"), "particles.dt"),
     ("dt > t_end", ("dt = 0.01", "dt = 2.0"), "particles.dt"),
     ("unknown particle scheme", ('scheme = "euler"', 'scheme = "rk4"'), "particles.scheme"),
-    ("unknown interaction method", ('interaction = "auto"', 'interaction = "fmm"'), "particles.interaction"),
+    ("unknown interaction method", ('interaction_method = "auto"', 'interaction_method = "fmm"'),
+     "particles.interaction_method"),
+    ("both spellings", ('interaction_method = "auto"', 'interaction_method = "auto"\ninteraction = "auto"'),
+     "particles.interaction"),
     ("gamma in the overdamped regime", ('regime = "kinetic"', 'regime = "overdamped"'), "model.gamma"),
     ("invalid TOML", ("[time]", "[time"), "toml"),
     ("implicit scheme in the kinetic regime", ('scheme = "upwind"', 'scheme = "sg_implicit"'), "grid.scheme"),
@@ -146,7 +149,7 @@ def test_bad_config_subprocess_no_traceback(tmp_path):
 def test_mesh_too_coarse_for_kernel(tmp_path, capsys):
     text = GOOD.replace('interaction = { kind = "quadratic", kappa = 0.5 }',
                         'interaction = { kind = "gaussian", strength = 1.0, width = 0.2 }')
-    text = text.replace('interaction = "auto"', 'interaction = "mesh"\nmesh_cells = 16')
+    text = text.replace('interaction_method = "auto"', 'interaction_method = "mesh"\nmesh_cells = 16')
     path = tmp_path / "coarse.toml"
     path.write_text(text)
     code = main(["run", str(path), "-o", str(tmp_path / "out.h5"), "--quiet"])
@@ -164,3 +167,12 @@ def test_small_domain_warns(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0
     assert "domain is too small" in err
+
+
+def test_interaction_method_older_spelling_still_read(tmp_path):
+    """``particles.interaction`` (the force method, before it was renamed so that
+    ``interaction`` means the kernel W only) is read as ``interaction_method``."""
+    old = GOOD.replace('interaction_method = "auto"', 'interaction = "pairwise"')
+    assert cfgmod.loads(old).particles.interaction_method == "pairwise"
+    new = GOOD.replace('interaction_method = "auto"', 'interaction_method = "mesh"')
+    assert cfgmod.loads(new).particles.interaction_method == "mesh"

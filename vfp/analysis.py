@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 
 from . import config as cfgmod
-from .store import StoreError, open_run, read_run
+from .store import StoreError, open_run, read_run, replace_compare
 
 __all__ = ["describe", "compare_summary", "recompute_compare", "Recomputation"]
 
@@ -250,21 +250,22 @@ def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None
                              compare_cfg, snapshot_index=index)
         row["t"] = t
         rows.append(row)
-    with _writable(path) as f:
-        if "compare" in f:
-            del f["compare"]
-        g = f.create_group("compare")
-        for key in ["t"] + keys:
-            g[key] = np.array([row.get(key, np.nan) for row in rows], dtype=float)
-        g.attrs["n_used"] = n_used
-        if n_particles is not None:
-            g.attrs["n_particles"] = n_particles
-            g.attrs["subset"] = bool(n_used < n_particles)
-        g.attrs["metrics"] = ",".join(chosen)
-        g.attrs["seed"] = int(compare_cfg.seed)
-        estimators = {row["w2_emd_estimator"] for row in rows if "w2_emd_estimator" in row}
-        if estimators:
-            g.attrs["w2_emd_estimator"] = "; ".join(sorted(estimators))
+    columns = {key: np.array([row.get(key, np.nan) for row in rows], dtype=float)
+               for key in ["t"] + keys}
+    attrs = {"n_used": n_used, "metrics": ",".join(chosen), "seed": int(compare_cfg.seed)}
+    if n_particles is not None:
+        attrs.update(n_particles=n_particles, subset=bool(n_used < n_particles))
+    estimators = {row["w2_emd_estimator"] for row in rows if "w2_emd_estimator" in row}
+    if estimators:
+        attrs["w2_emd_estimator"] = "; ".join(sorted(estimators))
+    try:
+        replace_compare(path, columns, attrs)
+    except StoreError as exc:
+        if "already open for write" not in str(exc):
+            raise
+        # a file of an older vfp, left in SWMR mode by a killed writer: rewrite it cleanly
+        _writable(path).close()
+        replace_compare(path, columns, attrs)
     settings = dict(metrics=chosen, seed=compare_cfg.seed,
                     n_projections=compare_cfg.n_projections,
                     emd_subsample=compare_cfg.emd_subsample,

@@ -143,7 +143,7 @@ class ParticlesConfig:
     n: int = 10_000
     dt: float = 1e-3
     scheme: str = "euler"
-    interaction: str = "auto"
+    interaction_method: str = "auto"  # how the particles evaluate W′ * ρ_N (W is model.interaction)
     seed: int = 0
     mesh_cells: int | None = None
     store: int | None = None          # particles stored per snapshot; None: min(n, 10^6)
@@ -315,7 +315,8 @@ _ALLOWED = {
     "initial": ("kind", "mean", "std", "weights", "means", "stds"),
     "time": ("t_end", "snapshots"),
     "grid": ("x", "v", "scheme", "cfl", "diagnostics_every", "dt"),
-    "particles": ("n", "dt", "scheme", "interaction", "seed", "mesh_cells", "store", "x"),
+    "particles": ("n", "dt", "scheme", "interaction_method", "interaction", "seed",
+                  "mesh_cells", "store", "x"),
     "compare": ("metrics", "n_projections", "emd_subsample", "noise_floor", "seed"),
     "output": ("path",),
 }
@@ -427,10 +428,19 @@ def _grid(t: _Table, kinetic: bool) -> GridConfig:
     return cfg
 
 
+def _interaction_method(t: _Table):
+    """``particles.interaction_method``; ``particles.interaction`` is its older spelling
+    (one name, one meaning: ``interaction`` is the kernel W in ``[model]``)."""
+    if t.has("interaction") and t.has("interaction_method"):
+        raise ConfigError(t.key("interaction"), "give interaction_method only "
+                                                "(interaction is its older name)")
+    return t.raw("interaction_method", t.raw("interaction", "auto"))
+
+
 def _particles(t: _Table) -> ParticlesConfig:
     cfg = ParticlesConfig(n=t.raw("n", required=True), dt=t.raw("dt", required=True),
                           scheme=t.raw("scheme", "euler"),
-                          interaction=t.raw("interaction", "auto"), seed=t.raw("seed", 0),
+                          interaction_method=_interaction_method(t), seed=t.raw("seed", 0),
                           mesh_cells=t.raw("mesh_cells"), store=t.raw("store"),
                           x=_axis(t.table("x")) if t.has("x") else None)
     t.done()
@@ -653,7 +663,8 @@ def _check_particles(p: ParticlesConfig, kinetic, t_end):
     p.scheme = _string(p.scheme, "particles.scheme", choices=PARTICLE_SCHEMES)
     if p.scheme == "baoab" and not kinetic:
         raise ConfigError("particles.scheme", "'baoab' is for regime = \"kinetic\" (use 'euler')")
-    p.interaction = _string(p.interaction, "particles.interaction", choices=PARTICLE_INTERACTIONS)
+    p.interaction_method = _string(p.interaction_method, "particles.interaction_method",
+                                   choices=PARTICLE_INTERACTIONS)
     p.seed = _integer(p.seed, "particles.seed", minimum=0)
     if p.mesh_cells is not None:
         p.mesh_cells = _integer(p.mesh_cells, "particles.mesh_cells", minimum=8)

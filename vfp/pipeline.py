@@ -152,7 +152,7 @@ def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
     grad, interaction = particle_forces(m.potential, m.interaction, *_force_range(cfg, x0, domain))
     return simulate(x0, v0, grad_potential=grad, interaction=interaction, gamma=m.gamma,
                     temperature=m.temperature, dt=p.dt, snapshots=times, domain=domain,
-                    scheme=p.scheme, interaction_method=p.interaction,
+                    scheme=p.scheme, interaction_method=p.interaction_method,
                     mesh_cells=p.mesh_cells, seed=seed, on_snapshot=on_snapshot,
                     on_progress=on_progress)
 
