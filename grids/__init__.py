@@ -2,8 +2,10 @@
 
 Modules: :mod:`grids.grid` (axes), :mod:`grids.quadrature` (cell averages),
 :mod:`grids.convolution` (Numba FFT convolution), :mod:`grids.kernels` (compiled
-finite-volume kernels and time loops), :mod:`grids.reference` (NumPy twins),
-:mod:`grids.solver` (problems, schemes, :func:`~grids.solver.solve`).
+finite-volume kernels), :mod:`grids.driver` (the compiled time loop shared by every
+scheme), :mod:`grids.scheme` (the Scheme base class), :mod:`grids.explicit`,
+:mod:`grids.implicit`, :mod:`grids.imex` (the schemes), :mod:`grids.reference` (NumPy
+twins), :mod:`grids.solver` (problems, the scheme registry, :func:`~grids.solver.solve`).
 
 Threading note: Numba's OpenMP layer spins its worker threads between parallel regions by
 default (GNU ``OMP_WAIT_POLICY=active``). When the cores are shared with other processes a

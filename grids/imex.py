@@ -42,14 +42,11 @@ from numba import njit, prange
 
 from .implicit import (GAMMA, _trbdf2, blend_positive, blend_positive_numpy,
                        sg_coefficients, thomas_factor, thomas_solve)
-from .kernels import (_check, kin_force, kin_row_stats, kin_sample, kin_update_muscl,
-                      kin_update_muscl_serial, record_diagnostics)
+from .driver import threaded
+from .kernels import kin_force, kin_update_muscl, kinetic_work
+from .scheme import Scheme
 
-__all__ = ["SG_IMEX", "kinetic_imex_advance", "collide_rows", "collide_numpy",
-           "imex_step_numpy"]
-
-#: kernel id of the kinetic IMEX scheme (after kernels.UPWIND, MUSCL, implicit.SG_*)
-SG_IMEX = 4
+__all__ = ["SGImex", "imex_step", "collide_rows", "collide_numpy", "imex_step_numpy"]
 
 
 @njit(cache=True)
@@ -82,7 +79,7 @@ def _collide_row(f, i, Gi, vc, v2half, gamma, lam, hv, dt, refactor, dp, dm, cp,
     return s, mn, mx, fell
 
 
-@njit(cache=True, parallel=True)
+@threaded
 def collide_rows(f, G, vc, v2half, gamma, lam, hv, dt, refactor, scratch, rowsum, rowmin,
                  rowmax, fell):
     """Apply C over ``dt`` to every row of ``f`` (shape (nx, nv), in place).
@@ -103,116 +100,93 @@ def collide_rows(f, G, vc, v2half, gamma, lam, hv, dt, refactor, scratch, rowsum
         fell[i] = 1 if fb else 0
 
 
-@njit(cache=True)
-def _transport(cur, nxt, vc, vf, zeroG, j0, lx, rowsum, rowmin, rowmax, par):
+@threaded(parallel=False)
+def _transport(cur, nxt, vc, vf, zeroG, j0, lx, rowsum, rowmin, rowmax):
     """T over Δt = lx·hx (Heun, MUSCL in x only); result in ``cur``."""
-    if par:
-        kin_update_muscl(cur, cur, nxt, 0.0, vc, vf, zeroG, j0, 0.0, 0.0, lx, 0.0, rowsum,
-                         rowmin, rowmax)
-        kin_update_muscl(nxt, cur, cur, 0.5, vc, vf, zeroG, j0, 0.0, 0.0, lx, 0.0, rowsum,
-                         rowmin, rowmax)
-    else:
-        kin_update_muscl_serial(cur, cur, nxt, 0.0, vc, vf, zeroG, j0, 0.0, 0.0, lx, 0.0,
-                                rowsum, rowmin, rowmax)
-        kin_update_muscl_serial(nxt, cur, cur, 0.5, vc, vf, zeroG, j0, 0.0, 0.0, lx, 0.0,
-                                rowsum, rowmin, rowmax)
+    kin_update_muscl(cur, cur, nxt, 0.0, vc, vf, zeroG, j0, 0.0, 0.0, lx, 0.0, rowsum,
+                     rowmin, rowmax)
+    kin_update_muscl(nxt, cur, cur, 0.5, vc, vf, zeroG, j0, 0.0, 0.0, lx, 0.0, rowsum,
+                     rowmin, rowmax)
+
+
+# ---------------------------------------------------------------------------------------
+# the scheme: functions of the shared time loop (grids.driver)
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def imex_setup(f, p):
+    """Scratch of the IMEX step: 8 planes of row factors and work (see
+    :func:`collide_rows`); ``sc[1]`` is the half step the factors were computed for."""
+    work = kinetic_work(f, p, 0, 8)
+    work.sc[1] = -1.0
+    return work
 
 
 @njit(cache=True)
-def kinetic_imex_advance(f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, khat, wkhat, tw,
-                         rev, hx, hv, gamma, lam, cfl, dt_fixed, t, t_stop, sample_first,
-                         sample_at_stop, n_max, step, diag_every, diag, counters, par):
-    """Advance the kinetic state ``f`` (in place) from ``t`` towards ``t_stop``.
+def imex_rule(f, p, work, cfl, dt_fixed):
+    """Δt = cfl · hx / max|v| (only the explicit transport restricts the step)."""
+    return cfl * p.hx / p.vmax
 
-    Arguments and return values as :func:`grids.kernels.kinetic_advance`, plus
-    ``dt_fixed`` (> 0: cap on the step, intervals split into equal steps) and
-    ``counters`` (``[0]`` += rows blended with backward Euler, ``[1]`` += row
-    factorisation sweeps).
+
+@threaded(parallel=False)
+def imex_step(f, g, p, work, dt, land, cfl, counters):
+    """One Strang step C(Δt/2) T(Δt) C(Δt/2) of ``f`` in place (``g`` scratch).
+
+    ``counters[0]`` += rows blended with backward Euler, ``counters[1]`` += row
+    factorisation sweeps.
     """
-    nx, nv = f.shape
-    rowsum = np.empty(nx)
-    rowmin = np.empty(nx)
-    rowmax = np.empty(nx)
-    G = np.empty(nx)
-    zeroG = np.zeros(nx)
-    rho = np.empty(nx)
-    conv = np.empty(nx)
-    tmp = np.empty(nx)
-    eparts = np.empty((nx, 2))
-    fell = np.zeros(nx, dtype=np.int64)
-    scratch = np.empty((8, nx, nv))
-    work = np.empty(khat.size, dtype=np.complex128)
-    K = diag.shape[0]
-    kin_row_stats(f, rowsum, rowmin, rowmax)
-    tot, mn, mx, bad = _check(rowsum, rowmin, rowmax)
-    dt_cfl = cfl * hx / vmax
-    nd = 0
-    n = 0
-    dt = 0.0
-    status = 1
-    factored_for = -1.0
-    if sample_first and K > 0:
-        mass, bm, fe = kin_sample(f, rowsum, hx, hv, lam, v2half, Vc, has_int, wkhat, tw,
-                                  rev, work, rho, tmp, eparts, True)
-        d0 = min(dt_fixed, dt_cfl) if dt_fixed > 0.0 else dt_cfl
-        nd = record_diagnostics(diag, 0, t, d0, mass, mn, bm, fe)
-    while t < t_stop and n < n_max and nd < K:
-        rem = t_stop - t
-        if dt_fixed > 0.0:
-            cap = min(dt_fixed, dt_cfl)
-            m = int(np.ceil(rem / cap * (1.0 - 1e-12)))
-            if m < 1:
-                m = 1
-            dt = rem / m
-            land = m == 1
-        else:
-            dt = dt_cfl
-            land = False
-            if not (dt > 0.0 and np.isfinite(dt)):
-                status = -1
-                mn = np.nan
-                break
-            if t + dt >= t_stop:
-                dt = rem
-                land = True
-        half = 0.5 * dt
-        # C(Δt/2) with G(ρ^n): without an interaction G = V' and the factors depend on Δt only
-        kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
-        refactor = has_int or half != factored_for
-        collide_rows(f, G, vc, v2half, gamma, lam, hv, half, refactor, scratch, rowsum,
-                     rowmin, rowmax, fell)
-        if refactor:
-            counters[1] += 1
-        counters[0] += fell.sum()
-        # T(Δt)
-        _transport(f, g, vc, vf, zeroG, j0, dt / hx, rowsum, rowmin, rowmax, par)
-        # C(Δt/2) with G(ρ^{n+1}) (C does not change ρ)
-        kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
-        collide_rows(f, G, vc, v2half, gamma, lam, hv, half, has_int, scratch, rowsum,
-                     rowmin, rowmax, fell)
-        if has_int:
-            counters[1] += 1
-        counters[0] += fell.sum()
-        factored_for = half
-        t = t_stop if land else t + dt
-        n += 1
-        step += 1
-        tot, mn, mx, bad = _check(rowsum, rowmin, rowmax)
-        if bad:
-            status = -1
-            if nd < K:
-                nd = record_diagnostics(diag, nd, t, dt, tot * hx * hv, mn, np.nan, np.nan)
-            break
-        if step % diag_every == 0 or (land and sample_at_stop):
-            mass, bm, fe = kin_sample(f, rowsum, hx, hv, lam, v2half, Vc, has_int, wkhat,
-                                      tw, rev, work, rho, tmp, eparts, True)
-            nd = record_diagnostics(diag, nd, t, dt, mass, mn, bm, fe)
-        if land:
-            status = 0
-            break
-    if status == 1 and t >= t_stop:
-        status = 0
-    return status, t, n, step, nd, dt, mn, mx
+    w = work
+    half = 0.5 * dt
+    # C(Δt/2) with G(ρ^n): without an interaction G = V' and the factors depend on Δt only
+    kin_force(w.psum, p.hx, p.hv, p.Vp, p.khat, p.tw, p.rev, w.wc, w.rho, w.conv,
+              w.G)
+    refactor = p.has_int or half != w.sc[1]
+    collide_rows(f, w.G, p.vc, p.v2half, p.gamma, p.lam, p.hv, half, refactor, w.scratch,
+                 w.psum, w.pmin, w.pmax, w.fell)
+    if refactor:
+        counters[1] += 1
+    counters[0] += w.fell.sum()
+    # T(Δt)
+    _transport(f, g, p.vc, p.vf, w.zeroG, p.j0, dt / p.hx, w.psum, w.pmin, w.pmax)
+    # C(Δt/2) with G(ρ^{n+1}) (C does not change ρ)
+    kin_force(w.psum, p.hx, p.hv, p.Vp, p.khat, p.tw, p.rev, w.wc, w.rho, w.conv,
+              w.G)
+    collide_rows(f, w.G, p.vc, p.v2half, p.gamma, p.lam, p.hv, half, p.has_int, w.scratch,
+                 w.psum, w.pmin, w.pmax, w.fell)
+    if p.has_int:
+        counters[1] += 1
+    counters[0] += w.fell.sum()
+    w.sc[1] = half
+    return dt, land, False
+
+
+class SGImex(Scheme):
+    """Kinetic IMEX: implicit Scharfetter–Gummel velocity part, explicit MUSCL x-transport.
+
+    Kinetic only. Strang splitting ``C(Δt/2) T(Δt) C(Δt/2)``: C solves, row by row in x,
+    ``∂t f = ∂v((γv + G_i) f) + γλ ∂v² f`` (friction, force, diffusion) with exponentially
+    fitted fluxes and TR-BDF2 (one tridiagonal factorisation per row; a row whose result
+    has a negative value is blended with backward Euler), so each row's discrete shifted
+    Maxwellian is an exact fixed point of C; T is ``∂t f + v ∂x f = 0`` with the MC-limited MUSCL fluxes
+    and Heun's method. Second order in space and time; mass to round-off.
+
+    Step: Δt = c · hx / max|v| — only the transport restricts it (positive for c ≤ 1/2),
+    not the friction, force or diffusion in v. ``solve(..., dt=...)`` caps it further
+    (equal steps of at most min(dt, c hx/max|v|) per snapshot interval). See
+    :mod:`grids.imex`.
+    """
+
+    name = "sg_imex"
+    order = 2
+    max_cfl = 0.5
+    default_cfl = 0.45
+    regimes = ("kinetic",)
+    implicit = True
+    counts = "rows"
+
+    @classmethod
+    def functions(cls, regime):
+        return dict(SETUP=imex_setup, RULE=imex_rule, STEP=imex_step)
 
 
 # ---------------------------------------------------------------------------------------

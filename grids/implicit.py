@@ -60,20 +60,18 @@ tests.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
 
 from .convolution import conv_apply
-from .kernels import NEG_TOL, od_sample, record_diagnostics
+from .kernels import overdamped_work
+from .scheme import Scheme, pack_overdamped
 
-__all__ = ["SG_IMPLICIT", "SG2_IMPLICIT", "blend_positive", "fit_weight", "bernoulli", "sg_coefficients", "sg_apply", "thomas_factor",
-           "thomas_solve", "sg_advance", "sg_rhs_numpy", "sg_step_numpy", "GAMMA"]
-
-#: kernel id of the implicit Scharfetter–Gummel TR-BDF2 scheme (after kernels.UPWIND, MUSCL)
-SG_IMPLICIT = 2
-#: kernel id of the same scheme with the Péclet-corrected weight (see :func:`fit_weight`)
-SG2_IMPLICIT = 3
+__all__ = ["SGImplicit", "SG2Implicit", "blend_positive", "fit_weight", "bernoulli",
+           "sg_coefficients", "sg_apply", "thomas_factor", "thomas_solve", "sg_step",
+           "sg_rhs_numpy", "sg_step_numpy", "GAMMA"]
 
 #: constant b of the corrected weight g(P) = (1 + (b + 1/24) P²) / (1 + b P²)
 FIT_B = 1.0
@@ -187,9 +185,9 @@ def thomas_solve(dp, c, cp, inv, rhs, out):
 
 
 @njit(cache=True)
-def _phi(r, Vc, has_int, wkhat, tw, rev, work, h, conv, phi):
+def _phi(r, Vc, wkhat, tw, rev, work, h, conv, phi):
     n = r.size
-    if has_int:
+    if wkhat is not None:
         conv_apply(wkhat, tw, rev, work, r, h, conv)
         for i in range(n):
             phi[i] = Vc[i] + conv[i]
@@ -224,7 +222,7 @@ def _trbdf2(r0, dp, dm, dt, cp, inv, tmp, out):
 
 
 @njit(cache=True)
-def _step(r0, phi_src, dt, Vc, has_int, wkhat, tw, rev, work, h, lam, conv, phi, dp, dm, cp,
+def _step(r0, phi_src, dt, Vc, wkhat, tw, rev, work, h, lam, conv, phi, dp, dm, cp,
           inv, cpb, invb, tmp, out, refactor, fit):
     """One step with the rates from ``phi_src``; TR-BDF2, backward Euler if negative.
 
@@ -233,7 +231,7 @@ def _step(r0, phi_src, dt, Vc, has_int, wkhat, tw, rev, work, h, lam, conv, phi,
     """
     amax = 0.0
     if refactor:
-        _phi(phi_src, Vc, has_int, wkhat, tw, rev, work, h, conv, phi)
+        _phi(phi_src, Vc, wkhat, tw, rev, work, h, conv, phi)
         amax = sg_coefficients(phi, lam, h, dp, dm, fit)
         thomas_factor(dp, dm, 0.5 * GAMMA * dt, cp, inv)
     mn = _trbdf2(r0, dp, dm, dt, cp, inv, tmp, out)
@@ -280,115 +278,136 @@ def blend_positive(high, low):
     return theta
 
 
+# ---------------------------------------------------------------------------------------
+# the scheme: functions of the shared time loop (grids.driver)
+# ---------------------------------------------------------------------------------------
+
+#: an overdamped problem's arrays as the implicit step reads them: V at the centres, FFT
+#: tables of W, whether W is present, h, λ, domain length, number of reduction blocks (1),
+#: Péclet-corrected weight or not
+SGArrays = namedtuple("SGArrays", "Vc khat wkhat tw rev has_int h lam length blocks fit")
+
+
 @njit(cache=True)
-def sg_advance(r, g, Vc, has_int, wkhat, tw, rev, h, lam, length, cfl, dt_fixed, t, t_stop,
-               sample_first, sample_at_stop, n_max, step, diag_every, diag, counters, fit):
-    """Advance the overdamped state ``r`` (shape (n,), in place) towards ``t_stop``.
+def sg_setup(r, p):
+    """Scratch of the implicit step (single-block partial sums); the rates of ``r`` are
+    computed once here, their max |∂xΦ| kept in ``sc[0]`` (``sc[1]``: the Δt the factors
+    were computed for, −1 none)."""
+    work = overdamped_work(r, p, 0, r.size)
+    _phi(r, p.Vc, p.wkhat, p.tw, p.rev, work.wc, p.h, work.conv, work.phi)
+    work.sc[0] = sg_coefficients(work.phi, p.lam, p.h, work.dp, work.dm, p.fit)
+    work.sc[1] = -1.0
+    return work
 
-    Same return values as :func:`grids.kernels.overdamped_advance`:
-    ``(status, t, n_steps_here, step, n_diag, dt, min, max)``. ``counters[0]`` is
-    incremented by the number of steps blended with backward Euler, ``counters[1]`` by the
-    number of tridiagonal factorisations.
 
-    ``dt_fixed > 0``: the remaining interval is split into ⌈(t_stop − t)/dt_fixed⌉ equal
-    steps. Otherwise Δt = cfl · h / max(amax, λ/length), amax = max_face |∂xΦ|.
+@njit(cache=True)
+def sg_rule(r, p, work, cfl, dt_fixed):
+    """Δt = cfl · h / max(max_face |∂xΦ|, λ/L); ``inf`` with a user step (it alone limits)."""
+    if dt_fixed > 0.0:
+        return np.inf
+    return cfl * p.h / max(work.sc[0], p.lam / p.length)
+
+
+@njit(cache=True)
+def sg_step(r, pred, p, work, dt, land, cfl, counters):
+    """One step (TR-BDF2, blended with backward Euler where negative), result in ``r``.
+
+    With an interaction: predictor with Φ(ρ^n), corrector with Φ(½(ρ^n + ρ*)).
+    ``counters[0]`` += blended steps, ``counters[1]`` += factorisations.
     """
     n = r.size
-    phi = np.empty(n)
-    conv = np.empty(n)
-    dp = np.empty(n)
-    dm = np.empty(n)
-    cp = np.empty(n)
-    inv = np.empty(n)
-    cpb = np.empty(n)
-    invb = np.empty(n)
-    tmp = np.empty(n)
-    tmp2 = np.empty(n)
-    pred = g
-    work = np.empty(max(wkhat.size, 2), dtype=np.complex128)
-    K = diag.shape[0]
-    nd = 0
-    nstep = 0
-    dt = 0.0
-    status = 1
+    h, lam = p.h, p.lam
+    w = work
+    if p.has_int:
+        _step(r, r, dt, p.Vc, p.wkhat, p.tw, p.rev, w.wc, h, lam, w.conv, w.phi,
+              w.dp, w.dm, w.cp, w.inv, w.cpb, w.invb, w.tmp, pred, True, p.fit)
+        for i in range(n):
+            w.tmp2[i] = 0.5 * (r[i] + pred[i])
+        amax, fb = _step(r, w.tmp2, dt, p.Vc, p.wkhat, p.tw, p.rev, w.wc, h, lam,
+                         w.conv, w.phi, w.dp, w.dm, w.cp, w.inv, w.cpb, w.invb, w.tmp, pred,
+                         True, p.fit)
+        w.sc[0] = amax
+        counters[1] += 2
+    else:
+        refactor = dt != w.sc[1]
+        amax2, fb = _step(r, r, dt, p.Vc, p.wkhat, p.tw, p.rev, w.wc, h, lam,
+                          w.conv, w.phi, w.dp, w.dm, w.cp, w.inv, w.cpb, w.invb, w.tmp, pred,
+                          refactor, p.fit)
+        if refactor:
+            counters[1] += 1
+            w.sc[0] = amax2
+        w.sc[1] = dt
+    if fb:
+        counters[0] += 1
+    tot = 0.0
     mn = np.inf
     mx = -np.inf
     for i in range(n):
-        mn = min(mn, r[i])
-        mx = max(mx, r[i])
-    _phi(r, Vc, has_int, wkhat, tw, rev, work, h, conv, phi)
-    amax = sg_coefficients(phi, lam, h, dp, dm, fit)
-    vscale = max(amax, lam / length)
-    if sample_first and K > 0:
-        mass, bm, fe = od_sample(r, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp)
-        nd = record_diagnostics(diag, 0, t, dt_fixed if dt_fixed > 0.0 else cfl * h / vscale, mass, mn, bm, fe)
-    dt_prev = -1.0
-    while t < t_stop and nstep < n_max and nd < K:
-        rem = t_stop - t
-        if dt_fixed > 0.0:
-            m = math.ceil(rem / dt_fixed * (1.0 - 1e-12))
-            if m < 1:
-                m = 1
-            dt = rem / m
-            land = m == 1
-        else:
-            dt = cfl * h / vscale
-            land = False
-            if not (dt > 0.0 and np.isfinite(dt)):
-                status = -1
-                mn = np.nan
-                break
-            if t + dt >= t_stop:
-                dt = rem
-                land = True
-        if has_int:
-            # predictor with Φ(ρ^n), corrector with Φ(½(ρ^n + ρ*))
-            _step(r, r, dt, Vc, has_int, wkhat, tw, rev, work, h, lam, conv, phi, dp, dm, cp,
-                  inv, cpb, invb, tmp, pred, True, fit)
-            for i in range(n):
-                tmp2[i] = 0.5 * (r[i] + pred[i])
-            amax, fb = _step(r, tmp2, dt, Vc, has_int, wkhat, tw, rev, work, h, lam, conv, phi,
-                             dp, dm, cp, inv, cpb, invb, tmp, pred, True, fit)
-            counters[1] += 2
-        else:
-            refactor = dt != dt_prev
-            amax2, fb = _step(r, r, dt, Vc, has_int, wkhat, tw, rev, work, h, lam, conv, phi,
-                              dp, dm, cp, inv, cpb, invb, tmp, pred, refactor, fit)
-            if refactor:
-                counters[1] += 1
-                amax = amax2
-            dt_prev = dt
-        if fb:
-            counters[0] += 1
-        tot = 0.0
-        mn = np.inf
-        mx = -np.inf
-        for i in range(n):
-            v = pred[i]
-            r[i] = v
-            tot += v
-            mn = min(mn, v)
-            mx = max(mx, v)
-        vscale = max(amax, lam / length)
-        t = t_stop if land else t + dt
-        nstep += 1
-        step += 1
-        bad = not np.isfinite(tot) or not np.isfinite(mn) or not np.isfinite(mx) \
-            or not (mn >= -NEG_TOL * max(mx, -mn))
-        if bad:
-            status = -1
-            if nd < K:
-                nd = record_diagnostics(diag, nd, t, dt, tot * h, mn, np.nan, np.nan)
-            break
-        if step % diag_every == 0 or (land and sample_at_stop):
-            mass, bm, fe = od_sample(r, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp)
-            nd = record_diagnostics(diag, nd, t, dt, mass, mn, bm, fe)
-        if land:
-            status = 0
-            break
-    if status == 1 and t >= t_stop:
-        status = 0
-    return status, t, nstep, step, nd, dt, mn, mx
+        v = pred[i]
+        r[i] = v
+        tot += v
+        mn = min(mn, v)
+        mx = max(mx, v)
+    w.psum[0] = tot
+    w.pmin[0] = mn
+    w.pmax[0] = mx
+    return dt, land, False
+
+
+class SGImplicit(Scheme):
+    """Scharfetter–Gummel (Chang–Cooper) exponentially fitted fluxes, implicit TR-BDF2.
+
+    Overdamped only. The drift is the difference quotient of Φ = V + W * ρ at the centres,
+    so the discrete Gibbs state ρ_i ∝ exp(−Φ_i/λ) is an exact fixed point. One tridiagonal
+    (Thomas) factorisation per step (none when there is no interaction and Δt is constant),
+    two solves; the interaction by a predictor–corrector (twice the work). Second order in
+    space and time. Positive for every Δt: a TR-BDF2 result with a negative value is
+    replaced by its largest non-negative convex combination with the backward-Euler result
+    (an M-matrix solve, positive unconditionally; same mass). See :mod:`grids.implicit`.
+
+    Step: ``solve(..., dt=...)`` splits each snapshot interval into equal steps of at most
+    dt; without dt, Δt = c · h / max(max_face |∂xΦ|, λ/L) with c = ``cfl``, an advective
+    Courant number that bounds the *time error*, not stability (any c > 0 is stable and
+    positive, hence ``max_cfl = inf``).
+    """
+
+    name = "sg_implicit"
+    order = 2
+    max_cfl = math.inf
+    default_cfl = 4.0
+    regimes = ("overdamped",)
+    implicit = True
+    counts = "steps"
+    #: Péclet-corrected weight (:func:`fit_weight`)
+    fit = False
+
+    @classmethod
+    def functions(cls, regime):
+        return dict(SETUP=sg_setup, RULE=sg_rule, STEP=sg_step)
+
+    @classmethod
+    def parallel(cls, problem):
+        return False                      # one tridiagonal solve per step: serial
+
+    @classmethod
+    def pack(cls, problem, parallel):
+        p = pack_overdamped(problem, False)
+        return SGArrays(Vc=p.Vc, khat=p.khat, wkhat=p.wkhat, tw=p.tw, rev=p.rev,
+                        has_int=p.has_int, h=p.h, lam=p.lam, length=p.length, blocks=1,
+                        fit=bool(cls.fit))
+
+
+class SG2Implicit(SGImplicit):
+    """:class:`SGImplicit` with the Péclet-corrected weight of :func:`grids.implicit.fit_weight`.
+
+    Same flux family, fixed point, positivity, step rule and cost; the face rates of
+    Scharfetter–Gummel are multiplied by g(P) = (1 + (1 + 1/24) P²)/(1 + P²), which removes
+    the O(P²) = O(h²) relative flux error of SG (B(P) e^{P/2} = 1 − P²/24 + …) for small cell
+    Péclet numbers P and keeps SG's upwind limit (within 1 + 1/24) for large ones.
+    """
+
+    name = "sg2_implicit"
+    fit = True
 
 
 # ---------------------------------------------------------------------------------------

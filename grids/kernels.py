@@ -1,4 +1,4 @@
-"""Numba kernels of the finite-volume schemes and the compiled time loops.
+"""Numba kernels of the finite-volume fluxes and the regime functions of the time loop.
 
 Notation (kinetic): ``f[i, j]`` cell averages, i over x (``nx`` rows), j over v (``nv``
 columns, contiguous). ``vc[j]`` are v-centres, ``vf[j]`` v-edges (``nv + 1``), ``G[i]`` the
@@ -19,44 +19,28 @@ particular in ``[0, 2 f_i]``). Overdamped: ρ[i] on ``n`` cells,
 Every update kernel also writes per-row (per-block) partial sums, minima and maxima of the
 new state, so the time loop checks mass, positivity and finiteness at no extra pass.
 
-All kernels take arrays and scalars only (no closures), so ``cache=True`` keeps the
-compiled code on disk between processes. No ``fastmath``.
+All kernels take arrays, scalars and named tuples of them (no closures), so
+``cache=True`` keeps the compiled code on disk between processes. No ``fastmath``.
+Kernels with ``prange`` are declared with :func:`grids.driver.threaded` (one source, a
+parallel and a serial build). The time loop itself is :func:`grids.driver.drive`.
 """
 
 from __future__ import annotations
+
+from collections import namedtuple
 
 import numpy as np
 from numba import njit, prange
 
 from .convolution import conv_apply
+from .driver import N_DIAG, NEG_TOL, check_partials, record_diagnostics, threaded  # noqa: F401
 
-UPWIND = 0
-MUSCL = 1
-
-# columns of the diagnostics buffer
-D_T, D_DT, D_MASS, D_MIN, D_BMASS, D_FE = range(6)
-N_DIAG = 6
-
-NEG_TOL = 1e-10  # divergence: min < -NEG_TOL * max|f|
 
 N_BLOCKS = 64  # overdamped: parallel blocks
 
 #: grids with at least this many cells use the threaded kernels (below, one thread launch
 #: per stage costs more than the work it splits: measured ~20-50 µs per launch here)
 PARALLEL_MIN_CELLS = 32768
-
-
-@njit(cache=True)
-def record_diagnostics(diag, nd, t, dt, mass, mn, boundary_mass, free_energy):
-    """Write one diagnostics row (t, dt, mass, min, boundary mass, free energy) at ``nd``;
-    return the next row index."""
-    diag[nd, D_T] = t
-    diag[nd, D_DT] = dt
-    diag[nd, D_MASS] = mass
-    diag[nd, D_MIN] = mn
-    diag[nd, D_BMASS] = boundary_mass
-    diag[nd, D_FE] = free_energy
-    return nd + 1
 
 
 @njit(cache=True, inline="always")
@@ -116,7 +100,7 @@ def _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, row
     rowmax[i] = mx
 
 
-@njit(cache=True, parallel=True)
+@threaded
 def kin_update_upwind(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
     """One forward-Euler upwind step ``out = src + dt L(src)``.
 
@@ -133,17 +117,6 @@ def kin_update_upwind(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowm
     for i in prange(nx):
         _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
                                 rowmax)
-
-
-@njit(cache=True)
-def kin_update_upwind_serial(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
-                             rowmax):
-    """Serial twin of :func:`kin_update_upwind` (for small grids, no thread launch)."""
-    nx, nv = src.shape
-    for i in range(nx):
-        _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
-                                rowmax)
-
 
 
 @njit(cache=True)
@@ -203,7 +176,7 @@ def _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff,
     rowmax[i] = mx
 
 
-@njit(cache=True, parallel=True)
+@threaded
 def kin_update_muscl(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
                      rowsum, rowmin, rowmax):
     """MUSCL stage ``out = alpha base + (1 − alpha)(src + dt L(src))`` (MC limiter).
@@ -221,17 +194,6 @@ def kin_update_muscl(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
     for i in prange(nx):
         _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
                                rowsum, rowmin, rowmax)
-
-
-@njit(cache=True)
-def kin_update_muscl_serial(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
-                            rowsum, rowmin, rowmax):
-    """Serial twin of :func:`kin_update_muscl` (for small grids, no thread launch)."""
-    nx, nv = src.shape
-    for i in range(nx):
-        _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
-                               rowsum, rowmin, rowmax)
-
 
 
 # ---------------------------------------------------------------------------------------
@@ -260,7 +222,7 @@ def od_flux_muscl(r, i, a, diff):
 
 
 @njit(cache=True)
-def _od_update_part(b, scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax):
+def _od_update_part(b, muscl, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax):
     """Body of :func:`od_update` for one block ``b``."""
     n = src.size
     nb = bsum.size
@@ -271,18 +233,18 @@ def _od_update_part(b, scheme, src, base, out, alpha, aface, diff, lam_dt, bsum,
     mn = np.inf
     mx = -np.inf
     if lo > 0:
-        if scheme == UPWIND:
-            jm = od_flux_upwind(src, lo - 1, aface[lo - 1], diff)
-        else:
+        if muscl:
             jm = od_flux_muscl(src, lo - 1, aface[lo - 1], diff)
+        else:
+            jm = od_flux_upwind(src, lo - 1, aface[lo - 1], diff)
     else:
         jm = 0.0
     for i in range(lo, hi):
         if i < n - 1:
-            if scheme == UPWIND:
-                jp = od_flux_upwind(src, i, aface[i], diff)
-            else:
+            if muscl:
                 jp = od_flux_muscl(src, i, aface[i], diff)
+            else:
+                jp = od_flux_upwind(src, i, aface[i], diff)
         else:
             jp = 0.0
         new = alpha * base[i] + beta * (src[i] - lam_dt * (jp - jm))
@@ -296,13 +258,13 @@ def _od_update_part(b, scheme, src, base, out, alpha, aface, diff, lam_dt, bsum,
     bmax[b] = mx
 
 
-@njit(cache=True, parallel=True)
-def od_update(scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax):
+@threaded
+def od_update(muscl, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax):
     """Overdamped stage ``out = alpha base + (1 − alpha)(src − dt/h (J_{i+1/2} − J_{i−1/2}))``.
 
     Parameters
     ----------
-    scheme : int, UPWIND or MUSCL
+    muscl : bool, MC-limited reconstruction (True) or cell values (False) at the faces
     src, base, out : float64 arrays, shape (n,); ``out`` may be ``base``, never ``src``
     alpha : float (0 for a plain Euler stage)
     aface : shape (n,), drift a at the right face of cell i (entry n−1 unused)
@@ -312,24 +274,14 @@ def od_update(scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bm
     n = src.size
     nb = bsum.size
     for b in prange(nb):
-        _od_update_part(b, scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax)
-
-
-@njit(cache=True)
-def od_update_serial(scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax):
-    """Serial twin of :func:`od_update` (for small grids, no thread launch)."""
-    n = src.size
-    nb = bsum.size
-    for b in range(nb):
-        _od_update_part(b, scheme, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax)
-
+        _od_update_part(b, muscl, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bmax)
 
 
 # ---------------------------------------------------------------------------------------
 # helpers used by the time loops
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True, parallel=True)
+@threaded
 def kin_row_stats(f, rowsum, rowmin, rowmax):
     """Per-row sum, min and max of ``f`` (shape (nx, nv))."""
     nx, nv = f.shape
@@ -347,14 +299,7 @@ def kin_row_stats(f, rowsum, rowmin, rowmax):
         rowmax[i] = mx
 
 
-@njit(cache=True, parallel=True)
-def copy2d(src, dst):
-    nx = src.shape[0]
-    for i in prange(nx):
-        dst[i, :] = src[i, :]
-
-
-@njit(cache=True, parallel=True)
+@threaded
 def kin_energy_parts(f, v2half, Vc, rowsum_out):
     """Per-row Σ_j (v_j²/2 + V_i) f_ij and Σ_j f log f (0 log 0 = 0); returns (nx, 2)."""
     nx, nv = f.shape
@@ -372,9 +317,10 @@ def kin_energy_parts(f, v2half, Vc, rowsum_out):
 
 
 @njit(cache=True)
-def interaction_energy(rho, h, has_int, wkhat, tw, rev, work, tmp):
-    """½ h Σ_i ρ_i (W * ρ)_i with the convolution at centres (0 when no interaction)."""
-    if not has_int:
+def interaction_energy(rho, h, wkhat, tw, rev, work, tmp):
+    """½ h Σ_i ρ_i (W * ρ)_i with the convolution at centres; 0 when ``wkhat`` is None (no
+    interaction: Numba then compiles no FFT)."""
+    if wkhat is None:
         return 0.0
     conv_apply(wkhat, tw, rev, work, rho, h, tmp)
     e = 0.0
@@ -384,10 +330,11 @@ def interaction_energy(rho, h, has_int, wkhat, tw, rev, work, tmp):
 
 
 @njit(cache=True)
-def kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G):
-    """G_i = V'(x_i) + (W' * ρ)(x_i) with ρ_i = hv Σ_j f_ij (from the row sums)."""
+def kin_force(rowsum, hx, hv, Vp, khat, tw, rev, work, rho, conv, G):
+    """G_i = V'(x_i) + (W' * ρ)(x_i) with ρ_i = hv Σ_j f_ij (from the row sums); V' alone
+    when ``khat`` is None (no interaction)."""
     nx = G.size
-    if has_int:
+    if khat is not None:
         for i in range(nx):
             rho[i] = rowsum[i] * hv
         conv_apply(khat, tw, rev, work, rho, hx, conv)
@@ -407,8 +354,8 @@ def kin_amax(G, gamma, vlo, vhi):
     return m
 
 
-@njit(cache=True)
-def kin_sample(f, rowsum, hx, hv, lam, v2half, Vc, has_int, wkhat, tw, rev, work, rho, tmp,
+@threaded(parallel=False)
+def kin_sample(f, rowsum, hx, hv, lam, v2half, Vc, wkhat, tw, rev, work, rho, tmp,
                eparts, want_fe):
     """(mass, boundary_mass fraction, free energy) of ``f``; free energy NaN unless want_fe."""
     nx, nv = f.shape
@@ -429,171 +376,17 @@ def kin_sample(f, rowsum, hx, hv, lam, v2half, Vc, has_int, wkhat, tw, rev, work
             e += eparts[i, 0]
             hh += eparts[i, 1]
             rho[i] = rowsum[i] * hv
-        fe = (e + lam * hh) * hx * hv + interaction_energy(rho, hx, has_int, wkhat, tw, rev,
+        fe = (e + lam * hh) * hx * hv + interaction_energy(rho, hx, wkhat, tw, rev,
                                                            work, tmp)
     return mass, bm, fe
 
 
 @njit(cache=True)
-def _check(sum_arr, min_arr, max_arr):
-    """(total, min, max, bad) of the partial reductions; bad if non-finite or too negative."""
-    tot = 0.0
-    mn = np.inf
-    mx = -np.inf
-    for k in range(sum_arr.size):
-        tot += sum_arr[k]
-        mn = min(mn, min_arr[k])
-        mx = max(mx, max_arr[k])
-    scale = max(mx, -mn)
-    bad = not np.isfinite(tot) or not np.isfinite(mn) or not np.isfinite(mx) \
-        or not (mn >= -NEG_TOL * scale)
-    return tot, mn, mx, bad
-
-
-# ---------------------------------------------------------------------------------------
-# compiled time loops
-# ---------------------------------------------------------------------------------------
-
-@njit(cache=True)
-def kinetic_advance(scheme, f, g, vc, vf, j0, vmax, Vp, Vc, v2half, has_int, khat, wkhat,
-                    tw, rev, hx, hv, gamma, lam, cfl, t, t_stop, sample_first, sample_at_stop,
-                    n_max, step, diag_every, diag, par):
-    """Advance the kinetic state ``f`` (in place) from ``t`` towards ``t_stop``.
-
-    Each step: ρ_i = hv Σ_j f_ij, G = V'(x) + W' * ρ (FFT), Δt = cfl / (max|v|/hx +
-    max|a|/hv + 2γλ/hv²) with max|a| over the interior v-faces, shortened to land on
-    ``t_stop``; then one upwind Euler step or one SSP-RK2 (Heun) MUSCL step with the force
-    recomputed at the second stage. Stops at ``t_stop``, after ``n_max`` steps, when the
-    diagnostics buffer ``diag`` (shape (K, 6)) is full, or on divergence. ``par`` selects
-    the threaded update kernels (worth it from a few ×10⁴ cells; below, the thread launch
-    costs more than it saves).
-
-    Returns
-    -------
-    status : int
-        0 reached ``t_stop``; 1 stopped early (step or buffer limit); −1 diverged.
-    t : float, time reached;  n : steps taken;  step : global step count;  nd : samples
-    written;  dt : last step;  mn, mx : min and max of the last state.
-    """
-    nx, nv = f.shape
-    rowsum = np.empty(nx)
-    rowmin = np.empty(nx)
-    rowmax = np.empty(nx)
-    G = np.empty(nx)
-    G0 = np.empty(nx)
-    rho = np.empty(nx)
-    conv = np.empty(nx)
-    tmp = np.empty(nx)
-    eparts = np.empty((nx, 2))
-    work = np.empty(khat.size, dtype=np.complex128)
-    diff = gamma * lam / hv
-    vlo = vf[1]
-    vhi = vf[nv - 1]
-    K = diag.shape[0]
-    kin_row_stats(f, rowsum, rowmin, rowmax)
-    tot, mn, mx, bad = _check(rowsum, rowmin, rowmax)
-    cur = f
-    nxt = g
-    swapped = False
-    nd = 0
-    n = 0
-    dt = 0.0
-    status = 1
-    if sample_first and K > 0:
-        kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
-        amax = kin_amax(G, gamma, vlo, vhi)
-        mass, bm, fe = kin_sample(cur, rowsum, hx, hv, lam, v2half, Vc, has_int, wkhat, tw,
-                                  rev, work, rho, tmp, eparts, True)
-        nd = record_diagnostics(diag, 0, t, cfl / (vmax / hx + amax / hv + 2.0 * diff / hv), mass, mn, bm, fe)
-    while t < t_stop and n < n_max and nd < K:
-        kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
-        amax = kin_amax(G, gamma, vlo, vhi)
-        dt = cfl / (vmax / hx + amax / hv + 2.0 * diff / hv)
-        land = False
-        if not (dt > 0.0 and np.isfinite(dt)):
-            status = -1
-            mn = np.nan
-            break
-        if t + dt >= t_stop:
-            dt = t_stop - t
-            land = True
-        lx = dt / hx
-        lv = dt / hv
-        if scheme == UPWIND:
-            if par:
-                kin_update_upwind(cur, nxt, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin,
-                                  rowmax)
-            else:
-                kin_update_upwind_serial(cur, nxt, vc, vf, G, j0, gamma, diff, lx, lv, rowsum,
-                                         rowmin, rowmax)
-            tmp2 = cur
-            cur = nxt
-            nxt = tmp2
-            swapped = not swapped
-        else:
-            # Heun stages; if the force recomputed for stage 2 has grown so much that
-            # 2Δt(max|v|/hx + max|a|/hv + γλ/hv²) > 1 (stage-2 positivity bound), redo
-            # stage 1 with the step rule applied to the larger drift (only when c <= 1/2,
-            # i.e. when the run asked for guaranteed positivity).
-            for k in range(G.size):
-                G0[k] = G[k]
-            for attempt in range(8):
-                lx = dt / hx
-                lv = dt / hv
-                if par:
-                    kin_update_muscl(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx, lv,
-                                     rowsum, rowmin, rowmax)
-                else:
-                    kin_update_muscl_serial(cur, cur, nxt, 0.0, vc, vf, G, j0, gamma, diff, lx,
-                                            lv, rowsum, rowmin, rowmax)
-                kin_force(rowsum, hx, hv, Vp, has_int, khat, tw, rev, work, rho, conv, G)
-                if not (has_int and cfl <= 0.5):
-                    break
-                amax2 = kin_amax(G, gamma, vlo, vhi)
-                if 2.0 * dt * (vmax / hx + amax2 / hv + diff / hv) <= 1.0:
-                    break
-                amax = max(amax, amax2)
-                dt = min(dt, cfl / (vmax / hx + amax / hv + 2.0 * diff / hv))
-                land = False
-                for k in range(G.size):
-                    G[k] = G0[k]
-            if par:
-                kin_update_muscl(nxt, cur, cur, 0.5, vc, vf, G, j0, gamma, diff, lx, lv,
-                                 rowsum, rowmin, rowmax)
-            else:
-                kin_update_muscl_serial(nxt, cur, cur, 0.5, vc, vf, G, j0, gamma, diff, lx, lv,
-                                        rowsum, rowmin, rowmax)
-        t = t_stop if land else t + dt
-        n += 1
-        step += 1
-        tot, mn, mx, bad = _check(rowsum, rowmin, rowmax)
-        if bad:
-            status = -1
-            if nd < K:
-                nd = record_diagnostics(diag, nd, t, dt, tot * hx * hv, mn, np.nan, np.nan)
-            break
-        if step % diag_every == 0 or (land and sample_at_stop):
-            mass, bm, fe = kin_sample(cur, rowsum, hx, hv, lam, v2half, Vc, has_int, wkhat,
-                                      tw, rev, work, rho, tmp, eparts, True)
-            nd = record_diagnostics(diag, nd, t, dt, mass, mn, bm, fe)
-        if land:
-            status = 0
-            break
-    if status == 1 and t >= t_stop:
-        status = 0
-    if swapped:
-        if par:
-            copy2d(cur, f)
-        else:
-            f[:, :] = cur
-    return status, t, n, step, nd, dt, mn, mx
-
-
-@njit(cache=True)
-def od_face_drift(r, h, Vpf, has_int, khat, tw, rev, work, conv, aface):
-    """a_{i+1/2} = V'(x_{i+1/2}) + (W' * ρ)(x_{i+1/2}) (``khat`` built with offset h/2)."""
+def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface):
+    """a_{i+1/2} = V'(x_{i+1/2}) + (W' * ρ)(x_{i+1/2}) (``khat`` built with offset h/2;
+    None: no interaction); returns max |a| over the interior faces."""
     n = r.size
-    if has_int:
+    if khat is not None:
         conv_apply(khat, tw, rev, work, r, h, conv)
         for i in range(n):
             aface[i] = Vpf[i] + conv[i]
@@ -607,7 +400,7 @@ def od_face_drift(r, h, Vpf, has_int, khat, tw, rev, work, conv, aface):
 
 
 @njit(cache=True)
-def od_sample(r, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp):
+def od_sample(r, h, lam, Vc, wkhat, tw, rev, work, tmp):
     """(mass, boundary-mass fraction, free energy) of the overdamped state ``r``."""
     n = r.size
     tot = 0.0
@@ -619,111 +412,110 @@ def od_sample(r, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp):
         if x > 0.0:
             e += lam * x * np.log(x)
     bm = (r[0] + r[n - 1]) / tot if tot != 0.0 else np.nan
-    fe = e * h + interaction_energy(r, h, has_int, wkhat, tw, rev, work, tmp)
+    fe = e * h + interaction_energy(r, h, wkhat, tw, rev, work, tmp)
     return tot * h, bm, fe
 
 
-@njit(cache=True)
-def overdamped_advance(scheme, r, g, Vpf, Vc, has_int, khat, wkhat, tw, rev, h, lam, cfl,
-                       t, t_stop, sample_first, sample_at_stop, n_max, step, diag_every, diag,
-                       par):
-    """Advance the overdamped state ``r`` (shape (n,), in place) towards ``t_stop``.
+# ---------------------------------------------------------------------------------------
+# packed arguments and the regime functions of the time loop (grids.driver)
+# ---------------------------------------------------------------------------------------
 
-    Δt = cfl / (max|a|/h + 2λ/h²), max over interior faces, recomputed every step;
-    otherwise as :func:`kinetic_advance` (same return values).
-    """
-    n = r.size
-    nb = min(N_BLOCKS, n) if par else 1
-    bsum = np.empty(nb)
-    bmin = np.empty(nb)
-    bmax = np.empty(nb)
-    aface = np.empty(n)
-    a0 = np.empty(n)
-    conv = np.empty(n)
-    tmp = np.empty(n)
-    work = np.empty(khat.size, dtype=np.complex128)
-    diff = lam / h
-    K = diag.shape[0]
-    cur = r
-    nxt = g
-    swapped = False
-    nd = 0
-    nstep = 0
-    dt = 0.0
-    status = 1
+#: a kinetic problem's arrays and scalars, as the compiled steps read them: v-centres
+#: (nv,), v-edges (nv + 1,), V' and V at the x-centres (nx,), v²/2 (nv,), FFT tables of W'
+#: and W, number of columns with v ≤ 0, max|v|, whether W is present, hx, hv, γ, λ
+KineticArrays = namedtuple("KineticArrays", "vc vf Vp Vc v2half khat wkhat tw rev j0 vmax "
+                                            "has_int hx hv gamma lam")
+
+#: an overdamped problem's arrays and scalars: V' at the right faces and V at the centres
+#: (n,), FFT tables of W' (at faces) and W, whether W is present, h, λ, domain length,
+#: number of reduction blocks of the update (1 for the serial kernels)
+OverdampedArrays = namedtuple("OverdampedArrays", "Vpf Vc khat wkhat tw rev has_int h lam "
+                                                  "length blocks")
+
+#: scratch of the kinetic schemes; the first three are the per-row sums, minima and maxima
+#: the last update wrote (read by the loop's divergence check); ``sc`` holds scalars a
+#: scheme keeps between steps; a scheme that does not use an array gets an empty one
+KineticWork = namedtuple("KineticWork", "psum pmin pmax G G0 rho conv tmp eparts wc sc "
+                                        "fell zeroG scratch")
+
+#: scratch of the overdamped schemes (first three as in :data:`KineticWork`)
+OverdampedWork = namedtuple("OverdampedWork", "psum pmin pmax aface a0 conv tmp wc sc phi "
+                                              "dp dm cp inv cpb invb tmp2")
+
+
+@threaded(parallel=False)
+def kinetic_stats(f, work):
+    """(total, min, max, bad) of ``f``; fills the row sums ``work.psum`` (for the force)."""
+    kin_row_stats(f, work.psum, work.pmin, work.pmax)
+    return check_partials(work.psum, work.pmin, work.pmax)
+
+
+@threaded(parallel=False)
+def kinetic_sample(f, p, work):
+    """(mass, boundary-mass fraction, free energy) of ``f`` (row sums in ``work.psum``)."""
+    return kin_sample(f, work.psum, p.hx, p.hv, p.lam, p.v2half, p.Vc, p.wkhat,
+                      p.tw, p.rev, work.wc, work.rho, work.tmp, work.eparts, True)
+
+
+@njit(cache=True)
+def kinetic_mass(total, p):
+    """Mass of a kinetic state whose cell values sum to ``total``."""
+    return total * p.hx * p.hv
+
+
+@njit(cache=True)
+def overdamped_stats(r, work):
+    """(total, min, max, bad) of ``r``; only min and max are computed (total 0, bad False):
+    the loop's check after a step reads the update's partial sums instead."""
     mn = np.inf
     mx = -np.inf
-    for i in range(n):
+    for i in range(r.size):
         mn = min(mn, r[i])
         mx = max(mx, r[i])
-    if sample_first and K > 0:
-        amax = od_face_drift(cur, h, Vpf, has_int, khat, tw, rev, work, conv, aface)
-        mass, bm, fe = od_sample(cur, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp)
-        nd = record_diagnostics(diag, 0, t, cfl / (amax / h + 2.0 * diff / h), mass, mn, bm, fe)
-    while t < t_stop and nstep < n_max and nd < K:
-        amax = od_face_drift(cur, h, Vpf, has_int, khat, tw, rev, work, conv, aface)
-        dt = cfl / (amax / h + 2.0 * diff / h)
-        land = False
-        if not (dt > 0.0 and np.isfinite(dt)):
-            status = -1
-            mn = np.nan
-            break
-        if t + dt >= t_stop:
-            dt = t_stop - t
-            land = True
-        ldt = dt / h
-        if scheme == UPWIND:
-            if par:
-                od_update(UPWIND, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
-            else:
-                od_update_serial(UPWIND, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
-            tmp2 = cur
-            cur = nxt
-            nxt = tmp2
-            swapped = not swapped
-        else:
-            # Heun stages with the same stage-2 positivity guard as the kinetic loop:
-            # 2Δt(max|a|/h + λ/h²) <= 1 for the recomputed drift.
-            for k in range(n):
-                a0[k] = aface[k]
-            for attempt in range(8):
-                ldt = dt / h
-                if par:
-                    od_update(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin, bmax)
-                else:
-                    od_update_serial(MUSCL, cur, cur, nxt, 0.0, aface, diff, ldt, bsum, bmin,
-                                     bmax)
-                amax2 = od_face_drift(nxt, h, Vpf, has_int, khat, tw, rev, work, conv, aface)
-                if not (has_int and cfl <= 0.5):
-                    break
-                if 2.0 * dt * (amax2 / h + diff / h) <= 1.0:
-                    break
-                amax = max(amax, amax2)
-                dt = min(dt, cfl / (amax / h + 2.0 * diff / h))
-                land = False
-                for k in range(n):
-                    aface[k] = a0[k]
-            if par:
-                od_update(MUSCL, nxt, cur, cur, 0.5, aface, diff, ldt, bsum, bmin, bmax)
-            else:
-                od_update_serial(MUSCL, nxt, cur, cur, 0.5, aface, diff, ldt, bsum, bmin, bmax)
-        t = t_stop if land else t + dt
-        nstep += 1
-        step += 1
-        tot, mn, mx, bad = _check(bsum, bmin, bmax)
-        if bad:
-            status = -1
-            if nd < K:
-                nd = record_diagnostics(diag, nd, t, dt, tot * h, mn, np.nan, np.nan)
-            break
-        if step % diag_every == 0 or (land and sample_at_stop):
-            mass, bm, fe = od_sample(cur, h, lam, Vc, has_int, wkhat, tw, rev, work, tmp)
-            nd = record_diagnostics(diag, nd, t, dt, mass, mn, bm, fe)
-        if land:
-            status = 0
-            break
-    if status == 1 and t >= t_stop:
-        status = 0
-    if swapped:
-        r[:] = cur
-    return status, t, nstep, step, nd, dt, mn, mx
+    return 0.0, mn, mx, False
+
+
+@njit(cache=True)
+def overdamped_sample(r, p, work):
+    """(mass, boundary-mass fraction, free energy) of ``r``."""
+    return od_sample(r, p.h, p.lam, p.Vc, p.wkhat, p.tw, p.rev, work.wc, work.tmp)
+
+
+@njit(cache=True)
+def overdamped_mass(total, p):
+    """Mass of an overdamped state whose cell values sum to ``total``."""
+    return total * p.h
+
+
+#: the regime functions every kinetic or overdamped time loop binds (grids.driver)
+KINETIC = dict(STATS=kinetic_stats, SAMPLE=kinetic_sample, MASS=kinetic_mass)
+OVERDAMPED = dict(STATS=overdamped_stats, SAMPLE=overdamped_sample, MASS=overdamped_mass)
+
+
+@njit(cache=True)
+def kinetic_work(f, p, G0_size, scratch_planes):
+    """Scratch for a kinetic scheme; ``G0`` of size ``G0_size``, ``scratch`` of shape
+    (scratch_planes, nx, nv) (0: empty), ``fell`` and ``zeroG`` of size nx when
+    ``scratch_planes`` > 0."""
+    nx, nv = f.shape
+    extra = nx if scratch_planes > 0 else 0
+    return KineticWork(np.empty(nx), np.empty(nx), np.empty(nx), np.empty(nx),
+                       np.empty(G0_size), np.empty(nx), np.empty(nx), np.empty(nx),
+                       np.empty((nx, 2)), np.empty(2 * p.tw.size, dtype=np.complex128),
+                       np.zeros(4), np.zeros(extra, dtype=np.int64), np.zeros(extra),
+                       np.empty((scratch_planes, nx if scratch_planes else 0,
+                                 nv if scratch_planes else 0)))
+
+
+@njit(cache=True)
+def overdamped_work(r, p, nwork, nsolver):
+    """Scratch for an overdamped scheme: partial sums over ``p.blocks`` blocks, drift
+    arrays ``aface``, ``a0`` of size ``nwork`` and tridiagonal-solver arrays of size
+    ``nsolver`` (0 when a scheme does not use them)."""
+    n = r.size
+    return OverdampedWork(np.empty(p.blocks), np.empty(p.blocks), np.empty(p.blocks),
+                          np.empty(nwork), np.empty(nwork), np.empty(n), np.empty(n),
+                          np.empty(2 * p.tw.size, dtype=np.complex128), np.zeros(4),
+                          np.empty(nsolver), np.empty(nsolver), np.empty(nsolver),
+                          np.empty(nsolver), np.empty(nsolver), np.empty(nsolver),
+                          np.empty(nsolver), np.empty(nsolver))

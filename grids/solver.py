@@ -29,14 +29,17 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from . import imex as IMEX
-from . import implicit as IMP
-from . import kernels as K
-from .convolution import Convolver, fft_tables
+from .convolution import Convolver
+from .driver import DIAG_KEYS, N_DIAG, NEG_TOL
+from .explicit import MUSCL, Upwind
 from .grid import Axis
+from .imex import SGImex
+from .implicit import SG2Implicit, SGImplicit
+from .scheme import Scheme, control
 
 __all__ = ["KineticProblem", "OverdampedProblem", "solve", "GridSolution", "SCHEMES", "Scheme",
-           "Upwind", "MUSCL", "SGImplicit", "SG2Implicit", "free_energy", "boundary_mass"]
+           "Upwind", "MUSCL", "SGImplicit", "SG2Implicit", "SGImex", "free_energy",
+           "boundary_mass", "warm_up"]
 
 #: boundary-mass fraction above which the run's message warns that the domain is too small
 BOUNDARY_WARN = 1e-6
@@ -140,138 +143,8 @@ class OverdampedProblem:
 # schemes
 # ---------------------------------------------------------------------------------------
 
-class Scheme:
-    """Base class of the time-stepping schemes (pass a subclass or its name to :func:`solve`).
-
-    Attributes
-    ----------
-    name : str
-    order : int
-        Formal order of accuracy for smooth solutions.
-    max_cfl : float
-        Largest CFL number c for which the scheme keeps densities non-negative.
-    default_cfl : float
-    kernel : int
-        Which compiled kernel family runs it (``kernels.UPWIND`` or ``kernels.MUSCL``).
-        A subclass may reuse a kernel with other limits, e.g. a more cautious default.
-    """
-
-    name: str = ""
-    order: int = 0
-    max_cfl: float = 0.0
-    default_cfl: float = 0.0
-    kernel: int = -1
-    #: regimes the scheme supports
-    regimes: tuple = ("kinetic", "overdamped")
-    #: True for implicit schemes: ``solve(..., dt=...)`` accepted, diffusion does not limit Δt
-    implicit: bool = False
-
-
-class Upwind(Scheme):
-    """First-order upwind fluxes, forward Euler.
-
-    Positivity for c ≤ 1: the new value of a cell is ``f (1 − Δt·out) + inflow`` with
-    inflows ≥ 0 and outflow rate ``out ≤ |v_j|/hx + |a|/hv + 2γλ/hv²`` (the drift
-    a = γ v_face + G_i increases with v, so at most one v-face of a cell is an outflow face),
-    and ``Δt·out ≤ c ≤ 1`` by the step rule.
-    """
-
-    name = "upwind"
-    order = 1
-    max_cfl = 1.0
-    default_cfl = 0.9
-    kernel = K.UPWIND
-
-
-class MUSCL(Scheme):
-    """MC-limited linear reconstruction on both advective fluxes, central diffusion, SSP-RK2.
-
-    Face values ``f_i ± s_i/2`` with the monotonised-central slope
-    ``s_i = minmod(2Δ⁻, (Δ⁻ + Δ⁺)/2, 2Δ⁺)`` lie between neighbouring cell averages, hence in
-    ``[0, 2 f_i]`` on the outflow side. Each forward-Euler stage therefore satisfies
-    ``f_new ≥ f (1 − 2Δt(|v|/hx + |a|/hv + γλ/hv²)) ≥ f (1 − 2c) ≥ 0`` for c ≤ 1/2
-    (the diffusion removes at most ``2γλ/hv²·Δt·f``), and Heun's method
-    ``f^{n+1} = ½ f^n + ½ (f^(1) + Δt L(f^(1)))`` is a convex combination of such stages.
-    The interaction force is recomputed at the second stage. Should the recomputed drift
-    have grown so much that stage 2 would violate ``2Δt(|v|/hx + |a|/hv + γλ/hv²) ≤ 1``,
-    the step is redone from stage 1 with the step rule applied to the larger drift (only
-    for c ≤ 1/2), so the bound holds for both stages whatever the interaction.
-    """
-
-    name = "muscl"
-    order = 2
-    max_cfl = 0.5
-    default_cfl = 0.45
-    kernel = K.MUSCL
-
-
-class SGImplicit(Scheme):
-    """Scharfetter–Gummel (Chang–Cooper) exponentially fitted fluxes, implicit TR-BDF2.
-
-    Overdamped only. The drift is the difference quotient of Φ = V + W * ρ at the centres,
-    so the discrete Gibbs state ρ_i ∝ exp(−Φ_i/λ) is an exact fixed point. One tridiagonal
-    (Thomas) factorisation per step (none when there is no interaction and Δt is constant),
-    two solves; the interaction by a predictor–corrector (twice the work). Second order in
-    space and time. Positive for every Δt: a TR-BDF2 result with a negative value is
-    replaced by its largest non-negative convex combination with the backward-Euler result
-    (an M-matrix solve, positive unconditionally; same mass). See :mod:`grids.implicit`.
-
-    Step: ``solve(..., dt=...)`` splits each snapshot interval into equal steps of at most
-    dt; without dt, Δt = c · h / max(max_face |∂xΦ|, λ/L) with c = ``cfl``, an advective
-    Courant number that bounds the *time error*, not stability (any c > 0 is stable and
-    positive, hence ``max_cfl = inf``).
-    """
-
-    name = "sg_implicit"
-    order = 2
-    max_cfl = math.inf
-    default_cfl = 4.0
-    kernel = IMP.SG_IMPLICIT
-    regimes = ("overdamped",)
-    implicit = True
-
-
-class SG2Implicit(SGImplicit):
-    """:class:`SGImplicit` with the Péclet-corrected weight of :func:`grids.implicit.fit_weight`.
-
-    Same flux family, fixed point, positivity, step rule and cost; the face rates of
-    Scharfetter–Gummel are multiplied by g(P) = (1 + (1 + 1/24) P²)/(1 + P²), which removes
-    the O(P²) = O(h²) relative flux error of SG (B(P) e^{P/2} = 1 − P²/24 + …) for small cell
-    Péclet numbers P and keeps SG's upwind limit (within 1 + 1/24) for large ones.
-    """
-
-    name = "sg2_implicit"
-    kernel = IMP.SG2_IMPLICIT
-
-
-class SGImex(Scheme):
-    """Kinetic IMEX: implicit Scharfetter–Gummel velocity part, explicit MUSCL x-transport.
-
-    Kinetic only. Strang splitting ``C(Δt/2) T(Δt) C(Δt/2)``: C solves, row by row in x,
-    ``∂t f = ∂v((γv + G_i) f) + γλ ∂v² f`` (friction, force, diffusion) with exponentially
-    fitted fluxes and TR-BDF2 (one tridiagonal factorisation per row; a row whose result
-    has a negative value is blended with backward Euler), so each row's discrete shifted
-    Maxwellian is an exact fixed point of C; T is ``∂t f + v ∂x f = 0`` with the MC-limited MUSCL fluxes
-    and Heun's method. Second order in space and time; mass to round-off.
-
-    Step: Δt = c · hx / max|v| — only the transport restricts it (positive for c ≤ 1/2),
-    not the friction, force or diffusion in v. ``solve(..., dt=...)`` caps it further
-    (equal steps of at most min(dt, c hx/max|v|) per snapshot interval). See
-    :mod:`grids.imex`.
-    """
-
-    name = "sg_imex"
-    order = 2
-    max_cfl = 0.5
-    default_cfl = 0.45
-    kernel = IMEX.SG_IMEX
-    regimes = ("kinetic",)
-    implicit = True
-
-
-#: registry of scheme names
-SCHEMES = {"upwind": Upwind, "muscl": MUSCL, "sg_implicit": SGImplicit,
-           "sg2_implicit": SG2Implicit, "sg_imex": SGImex}
+#: registry of the schemes by name (a :class:`~grids.scheme.Scheme` subclass each)
+SCHEMES = {cls.name: cls for cls in (Upwind, MUSCL, SGImplicit, SG2Implicit, SGImex)}
 
 
 def _resolve_scheme(scheme):
@@ -286,8 +159,8 @@ def _resolve_scheme(scheme):
         cls = type(scheme)
     else:
         raise TypeError(f"scheme must be a name in SCHEMES or a Scheme subclass, got {scheme!r}")
-    if cls.kernel not in (K.UPWIND, K.MUSCL, IMP.SG_IMPLICIT, IMP.SG2_IMPLICIT, IMEX.SG_IMEX):
-        raise ValueError(f"scheme {cls.__name__} has no compiled kernel (kernel={cls.kernel!r})")
+    if cls.functions is Scheme.functions:
+        raise ValueError(f"scheme {cls.__name__} defines no compiled step (Scheme.functions)")
     return cls
 
 
@@ -337,110 +210,8 @@ class GridSolution:
 
 
 # ---------------------------------------------------------------------------------------
-# assembling kernel arguments
+# warm-up
 # ---------------------------------------------------------------------------------------
-
-def _eval(fn, x, name):
-    vals = np.asarray(fn(x), dtype=np.float64)
-    vals = np.ascontiguousarray(np.broadcast_to(vals, x.shape))
-    if not np.all(np.isfinite(vals)):
-        raise ValueError(f"{name} is not finite on the grid")
-    return vals
-
-
-def _interaction_tables(problem, offset_force):
-    """(has_int, khat_force, khat_energy, twiddles, bitrev)."""
-    if problem.interaction is None:
-        tw, rev = fft_tables(2)
-        dummy = np.zeros(2, dtype=np.complex128)
-        return False, dummy, dummy.copy(), tw, rev
-    cf = Convolver(problem.grad_interaction, problem.x, offset=offset_force)
-    ce = Convolver(problem.interaction, problem.x, offset=0.0)
-    return True, cf.kernel_hat, ce.kernel_hat, cf.twiddles, cf.bitrev
-
-
-class _Kinetic:
-    """Packs the arrays of a kinetic problem for :func:`kernels.kinetic_advance`."""
-
-    def __init__(self, problem):
-        x, v = problem.x, problem.v
-        self.cells = x.cells * v.cells
-        self.vc = v.centres.copy()
-        self.vf = v.edges.copy()
-        self.j0 = int(np.count_nonzero(self.vc <= 0.0))
-        self.vmax = float(np.max(np.abs(self.vc)))
-        self.Vp = _eval(problem.grad_potential, x.centres, "grad_potential")
-        self.Vc = _eval(problem.potential, x.centres, "potential")
-        self.v2half = 0.5 * self.vc ** 2
-        (self.has_int, self.khat, self.wkhat, self.tw, self.rev) = _interaction_tables(problem, 0.0)
-        self.hx, self.hv = x.h, v.h
-        self.gamma = float(problem.gamma)
-        self.lam = float(problem.temperature)
-        self.fixed_dt = 0.0                       # implicit (sg_imex): user step cap (0: rule)
-        self.counters = np.zeros(2, dtype=np.int64)  # sg_imex: blended rows, factor sweeps
-
-    def advance(self, kernel, f, g, cfl, t, t_stop, sample_first, sample_at_stop, n_max, step,
-                every, diag):
-        if kernel == IMEX.SG_IMEX:
-            return IMEX.kinetic_imex_advance(
-                f, g, self.vc, self.vf, self.j0, self.vmax, self.Vp, self.Vc, self.v2half,
-                bool(self.has_int), self.khat, self.wkhat, self.tw, self.rev, float(self.hx),
-                float(self.hv), self.gamma, self.lam, float(cfl), float(self.fixed_dt),
-                float(t), float(t_stop), bool(sample_first), bool(sample_at_stop),
-                int(n_max), int(step), int(every), diag, self.counters,
-                bool(self.cells >= K.PARALLEL_MIN_CELLS))
-        return K.kinetic_advance(int(kernel), f, g, self.vc, self.vf, self.j0, self.vmax,
-                                 self.Vp, self.Vc, self.v2half, bool(self.has_int), self.khat,
-                                 self.wkhat, self.tw, self.rev, float(self.hx), float(self.hv),
-                                 self.gamma, self.lam, float(cfl), float(t), float(t_stop),
-                                 bool(sample_first), bool(sample_at_stop), int(n_max),
-                                 int(step), int(every), diag,
-                                 bool(self.cells >= K.PARALLEL_MIN_CELLS))
-
-
-class _Overdamped:
-    """Packs the arrays of an overdamped problem for :func:`kernels.overdamped_advance`."""
-
-    def __init__(self, problem):
-        x = problem.x
-        self.cells = x.cells
-        self.Vpf = _eval(problem.grad_potential, x.edges[1:].copy(), "grad_potential")
-        self.Vc = _eval(problem.potential, x.centres, "potential")
-        (self.has_int, self.khat, self.wkhat, self.tw, self.rev) = _interaction_tables(
-            problem, 0.5 * x.h)
-        self.h = x.h
-        self.lam = float(problem.temperature)
-        self.length = x.hi - x.lo
-        self.fixed_dt = 0.0                       # implicit schemes: user step (0: rule)
-        self.counters = np.zeros(2, dtype=np.int64)  # implicit: blended steps, factorisations
-
-    def advance(self, kernel, r, g, cfl, t, t_stop, sample_first, sample_at_stop, n_max, step,
-                every, diag):
-        if kernel in (IMP.SG_IMPLICIT, IMP.SG2_IMPLICIT):
-            return IMP.sg_advance(r, g, self.Vc, bool(self.has_int), self.wkhat, self.tw,
-                                  self.rev, float(self.h), self.lam, float(self.length),
-                                  float(cfl), float(self.fixed_dt), float(t), float(t_stop),
-                                  bool(sample_first), bool(sample_at_stop), int(n_max),
-                                  int(step), int(every), diag, self.counters,
-                                  bool(kernel == IMP.SG2_IMPLICIT))
-        return K.overdamped_advance(int(kernel), r, g, self.Vpf, self.Vc, bool(self.has_int),
-                                    self.khat, self.wkhat, self.tw, self.rev, float(self.h),
-                                    self.lam, float(cfl), float(t), float(t_stop),
-                                    bool(sample_first), bool(sample_at_stop), int(n_max),
-                                    int(step), int(every), diag,
-                                    bool(self.cells >= K.PARALLEL_MIN_CELLS))
-
-
-def _pack(problem):
-    if isinstance(problem, KineticProblem):
-        return _Kinetic(problem)
-    if isinstance(problem, OverdampedProblem):
-        return _Overdamped(problem)
-    raise TypeError(f"problem must be KineticProblem or OverdampedProblem, got {type(problem)}")
-
-
-_WARM = set()
-
 
 def _sq(x):
     return 0.5 * np.asarray(x, dtype=float) ** 2
@@ -450,67 +221,30 @@ def _lin(x):
     return np.asarray(x, dtype=float)
 
 
-def warm_up(kinetic: bool = True) -> float:
-    """Compile (or load from the on-disk cache) the kernels of one regime; returns seconds.
+def warm_up(kinetic: bool = True, schemes=("upwind", "muscl"), parallel=(False, True),
+            interaction=True) -> float:
+    """Compile (or load from the on-disk cache) the time loops of ``schemes`` in one regime;
+    returns seconds.
 
-    Runs both schemes on a tiny problem with an interaction, with exactly the argument
-    types :func:`solve` uses, so later calls do not compile again in this process.
+    :func:`solve` compiles only the loop a run uses; this is for benchmarks and for
+    preparing a cache ahead of many runs. The argument types do not depend on whether
+    the problem has an interaction (``interaction`` only chooses the tiny problem).
     """
-    key = "kinetic" if kinetic else "overdamped"
-    if key in _WARM:
-        return 0.0
     t0 = time.perf_counter()
     x = Axis(-2.0, 2.0, 6)
+    extra = (_sq, _lin) if interaction else ()
     if kinetic:
-        prob = KineticProblem(x, Axis(-2.0, 2.0, 6), 1.0, 1.0, _sq, _lin, _sq, _lin)
-        state = np.full(prob.shape, 1.0 / 16.0)
+        prob = KineticProblem(x, Axis(-2.0, 2.0, 6), 1.0, 1.0, _sq, _lin, *extra)
     else:
-        prob = OverdampedProblem(x, 1.0, _sq, _lin, _sq, _lin)
-        state = np.full(prob.shape, 0.25)
-    packed = _pack(prob)
-    for kernel in (K.UPWIND, K.MUSCL):
-        f = state.copy()
-        diag = np.empty((8, K.N_DIAG))
-        packed.advance(kernel, f, np.empty_like(f), 0.1, 0.0, 1e-3, True, True, 2, 0, 1, diag)
-    _WARM.add(key)
-    return time.perf_counter() - t0
-
-
-def _warm_up_implicit() -> float:
-    """Compile (or load) the kernels of :class:`SGImplicit`; returns seconds."""
-    if "sg_implicit" in _WARM:
-        return 0.0
-    t0 = time.perf_counter()
-    prob = OverdampedProblem(Axis(-2.0, 2.0, 6), 1.0, _sq, _lin, _sq, _lin)
-    for p in (prob, OverdampedProblem(prob.x, 1.0, _sq, _lin)):
-        packed = _pack(p)
-        for fixed in (0.0, 1e-4):
-            packed.fixed_dt = fixed
-            r = np.full(p.shape, 0.25)
-            diag = np.empty((8, K.N_DIAG))
-            for kern in (IMP.SG_IMPLICIT, IMP.SG2_IMPLICIT):
-                packed.advance(kern, r, np.empty_like(r), 0.1, 0.0, 1e-3, True, True, 2,
-                               0, 1, diag)
-    _WARM.add("sg_implicit")
-    return time.perf_counter() - t0
-
-
-def _warm_up_imex() -> float:
-    """Compile (or load) the kernels of :class:`SGImex`; returns seconds."""
-    if "sg_imex" in _WARM:
-        return 0.0
-    t0 = time.perf_counter()
-    x = Axis(-2.0, 2.0, 6)
-    for prob in (KineticProblem(x, Axis(-2.0, 2.0, 6), 1.0, 1.0, _sq, _lin, _sq, _lin),
-                 KineticProblem(x, Axis(-2.0, 2.0, 6), 1.0, 1.0, _sq, _lin)):
-        packed = _pack(prob)
-        for fixed in (0.0, 1e-4):
-            packed.fixed_dt = fixed
-            f = np.full(prob.shape, 1.0 / 16.0)
-            diag = np.empty((8, K.N_DIAG))
-            packed.advance(IMEX.SG_IMEX, f, np.empty_like(f), 0.1, 0.0, 1e-3, True, True, 2,
-                           0, 1, diag)
-    _WARM.add("sg_imex")
+        prob = OverdampedProblem(x, 1.0, _sq, _lin, *extra)
+    regime = "kinetic" if kinetic else "overdamped"
+    state = np.full(prob.shape, 1.0)
+    for name in schemes:
+        cls = _resolve_scheme(name)
+        if regime not in cls.regimes:
+            continue
+        for par in parallel:
+            cls.warm_up(regime, state, cls.pack(prob, par), par)
     return time.perf_counter() - t0
 
 
@@ -581,8 +315,6 @@ def boundary_mass(state) -> float:
 # solve
 # ---------------------------------------------------------------------------------------
 
-_DIAG_KEYS = ("t", "dt", "mass", "min", "boundary_mass", "free_energy")
-
 
 def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics_every=10,
           on_snapshot=None, on_progress=None, check_cfl=True, dt=None,
@@ -647,9 +379,12 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         raise ValueError("snapshots must be a non-empty 1-D sequence of times")
     if not np.all(np.isfinite(snaps)) or snaps[0] < 0.0 or np.any(np.diff(snaps) <= 0.0):
         raise ValueError(f"snapshots must be finite, >= 0 and strictly increasing, got {snaps}")
-    packed = _pack(problem)
-    kinetic = isinstance(problem, KineticProblem)
-    regime = "kinetic" if kinetic else "overdamped"
+    if isinstance(problem, KineticProblem):
+        regime = "kinetic"
+    elif isinstance(problem, OverdampedProblem):
+        regime = "overdamped"
+    else:
+        raise TypeError(f"problem must be KineticProblem or OverdampedProblem, got {type(problem)}")
     if regime not in cls.regimes:
         raise ValueError(f"scheme {cls.name!r} supports only the {', '.join(cls.regimes)} "
                          f"regime, not {regime}")
@@ -657,24 +392,25 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         if not cls.implicit:
             raise ValueError(f"dt is only accepted by implicit schemes, not {cls.name!r} "
                              f"(explicit steps follow the CFL rule)")
-        packed.fixed_dt = _positive("dt", dt)
+        dt_fixed = _positive("dt", dt)
+    else:
+        dt_fixed = 0.0
     state = np.array(initial, dtype=np.float64, order="C", copy=True)
     if state.shape != problem.shape:
         raise ValueError(f"initial has shape {state.shape}, expected {problem.shape}")
     if not np.all(np.isfinite(state)):
         raise ValueError("initial contains non-finite values")
-    if state.min() < -K.NEG_TOL * np.max(np.abs(state)):
+    if state.min() < -NEG_TOL * np.max(np.abs(state)):
         raise ValueError(f"initial density is negative (min {state.min():.3g})")
 
-    if cls.kernel == IMEX.SG_IMEX:
-        compile_time = _warm_up_imex()
-    elif cls.kernel in (IMP.SG_IMPLICIT, IMP.SG2_IMPLICIT):
-        compile_time = _warm_up_implicit()
-    else:
-        compile_time = warm_up(kinetic)
+    parallel = bool(cls.parallel(problem))
+    packed = cls.pack(problem, parallel)
+    compile_time = cls.warm_up(regime, state, packed, parallel)
+    loop = cls.loop(regime, parallel)
+    counters = np.zeros(2, dtype=np.int64)
     t_start = time.perf_counter()
     spare = np.empty_like(state)
-    n_max = max(1, int(_CHUNK_WORK / packed.cells))
+    n_max = max(1, int(_CHUNK_WORK / state.size))
     buf_len = n_max // every + 3
     diag_parts = []
     times, states = [], []
@@ -692,8 +428,9 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
 
     sample_first = True
     if snaps[0] == 0.0:
-        diag = np.empty((1, K.N_DIAG))
-        packed.advance(cls.kernel, state, spare, cfl, 0.0, 0.0, True, False, 0, 0, every, diag)
+        diag = np.empty((1, N_DIAG))
+        loop(state, spare, packed, control(cfl, dt_fixed, 0.0, 0.0, True, False, 0, 0, every),
+             diag, counters)
         diag_parts.append(diag)
         if on_diagnostics is not None:
             on_diagnostics({key: diag[:, c].copy() for c, key in enumerate(_DIAG_KEYS)})
@@ -702,10 +439,11 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         k = 1
     while k < snaps.size:
         t_stop = float(snaps[k])
-        diag = np.empty((buf_len, K.N_DIAG))
-        st, t, n, step, nd, dt, mn, mx = packed.advance(
-            cls.kernel, state, spare, cfl, t, t_stop, sample_first, True, n_max, step, every,
-            diag)
+        diag = np.empty((buf_len, N_DIAG))
+        st, t, n, step, nd, dt, mn, mx = loop(
+            state, spare, packed,
+            control(cfl, dt_fixed, t, t_stop, sample_first, True, n_max, step, every), diag,
+            counters)
         sample_first = False
         diag_parts.append(diag[:nd])
         if on_diagnostics is not None and nd:
@@ -723,15 +461,14 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
             k += 1
     solve_time = time.perf_counter() - t_start
 
-    allv = np.concatenate(diag_parts, axis=0) if diag_parts else np.empty((0, K.N_DIAG))
-    diagnostics = {key: allv[:, c].copy() for c, key in enumerate(_DIAG_KEYS)}
+    allv = np.concatenate(diag_parts, axis=0) if diag_parts else np.empty((0, N_DIAG))
+    diagnostics = {key: allv[:, c].copy() for c, key in enumerate(DIAG_KEYS)}
     bm = diagnostics["boundary_mass"]
     max_bm = float(np.nanmax(bm)) if bm.size and np.any(np.isfinite(bm)) else float("nan")
     if status == 0:
         message = f"finished at t={t:.6g} after {step} steps"
-        if cls.implicit:
-            what = "rows" if kinetic else "steps"
-            message += f" ({int(packed.counters[0])} {what} blended with backward Euler)"
+        if cls.counts:
+            message += f" ({int(counters[0])} {cls.counts} blended with backward Euler)"
         if max_bm > BOUNDARY_WARN:
             message += (f"; warning: up to {max_bm:.2e} of the mass sat in the outermost cells,"
                         f" the domain may be too small")

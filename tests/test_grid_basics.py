@@ -6,6 +6,8 @@ import pytest
 from vfp.grids import kernels as K
 from vfp.grids import reference as R
 from vfp.grids.convolution import Convolver
+from vfp.grids.driver import D_FE, pick
+from vfp.grids.scheme import control
 from vfp.grids.grid import Axis
 from vfp.grids.quadrature import cell_averages_1d, cell_averages_2d
 from vfp.grids.solver import (MUSCL, SCHEMES, KineticProblem, OverdampedProblem, Scheme, Upwind,
@@ -133,8 +135,8 @@ def test_kinetic_update_kernel_matches_numpy(rng, scheme, threaded):
     j0 = int(np.count_nonzero(vc <= 0))
     out = np.empty_like(f)
     rs, rmn, rmx = (np.empty(p.x.cells) for _ in range(3))
-    up = K.kin_update_upwind if threaded else K.kin_update_upwind_serial
-    mu = K.kin_update_muscl if threaded else K.kin_update_muscl_serial
+    up = pick(K.kin_update_upwind, threaded)
+    mu = pick(K.kin_update_muscl, threaded)
     if scheme == "upwind":
         up(f, out, vc, vf, G, j0, p.gamma, diff, dt / p.x.h, dt / p.v.h,
                             rs, rmn, rmx)
@@ -158,8 +160,8 @@ def test_overdamped_update_kernel_matches_numpy(rng, scheme, threaded):
     out = np.empty_like(r)
     nb = min(K.N_BLOCKS, r.size) if threaded else 1
     bs, bmn, bmx = (np.empty(nb) for _ in range(3))
-    (K.od_update if threaded else K.od_update_serial)(SCHEMES[scheme].kernel, r, r, out, 0.0, a, p.temperature / p.x.h,
-                dt / p.x.h, bs, bmn, bmx)
+    pick(K.od_update, threaded)(scheme == "muscl", r, r, out, 0.0, a, p.temperature / p.x.h,
+                                dt / p.x.h, bs, bmn, bmx)
     ref = r + dt * R.overdamped_rhs(r, scheme, a, p.temperature, p.x.h)
     assert np.max(np.abs(out - ref)) <= 1e-14 * np.max(np.abs(r))
     assert bs.sum() == pytest.approx(out.sum(), rel=1e-13)
@@ -174,13 +176,11 @@ def test_full_step_matches_numpy(rng, scheme, kinetic):
     s0 = _rough_state(rng, p.shape) + 0.01
     cfl = SCHEMES[scheme].default_cfl
     ref, dt_ref = (R.kinetic_step if kinetic else R.overdamped_step)(p, s0, scheme, cfl)
-    # run exactly one step: end time far away, n_max = 1 through the packed advance
-    from vfp.grids.solver import _pack
-    packed = _pack(p)
+    # run exactly one step: end time far away, n_max = 1 through the compiled loop
     s = s0.copy()
     diag = np.empty((4, K.N_DIAG))
-    st, t, n, step, nd, dt, mn, mx = packed.advance(SCHEMES[scheme].kernel, s, np.empty_like(s),
-                                                    cfl, 0.0, 10.0, False, True, 1, 0, 1, diag)
+    st, t, n, step, nd, dt, mn, mx = SCHEMES[scheme].advance(
+        p, s, control(cfl, 0.0, 0.0, 10.0, False, True, 1, 0, 1), diag)
     assert n == 1 and st == 1
     assert dt == pytest.approx(dt_ref, rel=1e-14)
     # the FFT force differs from the direct sum by ~1e-15 relative; its effect is O(dt)
@@ -191,12 +191,9 @@ def test_full_step_matches_numpy(rng, scheme, kinetic):
 def test_free_energy_numba_matches_numpy(rng, kinetic):
     p = _kin_problem() if kinetic else _od_problem()
     s = _rough_state(rng, p.shape)
-    from vfp.grids.solver import _pack
-    packed = _pack(p)
     diag = np.empty((1, K.N_DIAG))
-    packed.advance(K.UPWIND, s.copy(), np.empty_like(s), 0.5, 0.0, 0.0, True, False, 0, 0, 1,
-                   diag)
-    assert diag[0, K.D_FE] == pytest.approx(free_energy(p, s), rel=1e-12, abs=1e-13)
+    Upwind.advance(p, s.copy(), control(0.5, 0.0, 0.0, 0.0, True, False, 0, 0, 1), diag)
+    assert diag[0, D_FE] == pytest.approx(free_energy(p, s), rel=1e-12, abs=1e-13)
 
 
 def test_free_energy_formula_overdamped():

@@ -13,9 +13,10 @@ from vfp.grids import implicit as IMP
 from vfp.grids.convolution import Convolver
 from vfp.grids.grid import Axis
 from vfp.grids.quadrature import cell_averages_1d
-from vfp.grids.solver import (SCHEMES, KineticProblem, OverdampedProblem, SGImplicit, _pack,
+from vfp.grids.solver import (SCHEMES, KineticProblem, OverdampedProblem, SGImplicit,
                           free_energy, solve)
-from vfp.grids import kernels as K
+from vfp.grids.driver import N_DIAG
+from vfp.grids.scheme import control
 from vfp.validation.exact import (gaussian_pdf_1d, gibbs_density, overdamped_gaussian_moments,
                               self_consistent_equilibrium)
 
@@ -48,7 +49,6 @@ def quad_wp(x):
 
 
 SG = ["sg_implicit", "sg2_implicit"]
-KERNEL = {"sg_implicit": IMP.SG_IMPLICIT, "sg2_implicit": IMP.SG2_IMPLICIT}
 
 
 def order(e_coarse, e_fine):
@@ -112,15 +112,13 @@ def test_full_step_matches_numpy(rng, interaction, scheme):
     ref, fb = IMP.sg_step_numpy(r0, dwell(x.centres), 0.6, x.h, dt,
                                 w_table(p) if interaction else None,
                                 fit=scheme == "sg2_implicit")
-    packed = _pack(p)
-    packed.fixed_dt = dt
     s = r0.copy()
-    diag = np.empty((4, K.N_DIAG))
-    st, t, n, step, nd, dt_used, mn, mx = packed.advance(KERNEL[scheme], s, np.empty_like(s),
-                                                         1.0, 0.0, 10.0, False, True, 1, 0, 1,
-                                                         diag)
+    diag = np.empty((4, N_DIAG))
+    counters = np.zeros(2, dtype=np.int64)
+    st, t, n, step, nd, dt_used, mn, mx = SCHEMES[scheme].advance(
+        p, s, control(1.0, dt, 0.0, 10.0, False, True, 1, 0, 1), diag, counters)
     assert n == 1 and st == 1 and dt_used == dt
-    assert int(packed.counters[0]) == int(fb)
+    assert int(counters[0]) == int(fb)
     assert np.max(np.abs(s - ref)) <= 1e-12 * np.max(np.abs(r0))
 
 

@@ -194,3 +194,20 @@ def test_second_process_loads_kernels_from_cache():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert float(out.stdout.strip()) < 5.0
+
+
+def test_second_process_compiles_nothing():
+    """Every compiled loop variant (a copy of grids.driver.drive under its own name) is
+    cached on disk: a fresh interpreter loads the loop this test uses without compiling."""
+    import subprocess
+    import sys
+    import vfp.grids.solver as gs
+    gs.warm_up(False, schemes=("upwind",), parallel=(False,), interaction=False)
+    code = ("import vfp.grids.solver as s; "
+            "s.warm_up(False, schemes=('upwind',), parallel=(False,), interaction=False); "
+            "d = s.SCHEMES['upwind'].loop('overdamped', False); "
+            "print(sum(d.stats.cache_misses.values()), sum(d.stats.cache_hits.values()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    misses, hits = (int(w) for w in out.stdout.split())
+    assert misses == 0 and hits >= 1

@@ -1,0 +1,217 @@
+"""The explicit schemes ``upwind`` (forward Euler) and ``muscl`` (SSP-RK2), both regimes.
+
+Step rule, chosen every step from the current state (see :mod:`grids.solver`)::
+
+    Δt = c / (max|v|/hx + max|a|/hv + 2γλ/hv²)      kinetic, a = γ v_face + G
+    Δt = c / (max|a|/h + 2λ/h²)                      overdamped, a = V' + W' * ρ at faces
+
+with max|a| over the interior faces (the only ones that carry a flux). The fluxes are
+the kernels of :mod:`grids.kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .driver import threaded
+from .kernels import (kin_amax, kin_force, kin_update_muscl, kin_update_upwind, kinetic_work,
+                      od_face_drift, od_update, overdamped_work)
+from .scheme import Scheme
+
+__all__ = ["Upwind", "MUSCL"]
+
+
+# ---------------------------------------------------------------------------------------
+# kinetic
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def kinetic_setup_upwind(f, p):
+    """Scratch of the kinetic upwind step."""
+    return kinetic_work(f, p, 0, 0)
+
+
+@njit(cache=True)
+def kinetic_setup_muscl(f, p):
+    """Scratch of the kinetic MUSCL step (``G0`` keeps the stage-1 force)."""
+    return kinetic_work(f, p, f.shape[0], 0)
+
+
+@njit(cache=True)
+def kinetic_rule(f, p, work, cfl, dt_fixed):
+    """Δt = cfl / (max|v|/hx + max|a|/hv + 2γλ/hv²) at the force of ``f`` (from the row
+    sums in ``work.psum``); leaves the force in ``work.G`` and max|a| in ``work.sc[0]``."""
+    nv = p.vc.size
+    kin_force(work.psum, p.hx, p.hv, p.Vp, p.khat, p.tw, p.rev, work.wc, work.rho,
+              work.conv, work.G)
+    amax = kin_amax(work.G, p.gamma, p.vf[1], p.vf[nv - 1])
+    work.sc[0] = amax
+    diff = p.gamma * p.lam / p.hv
+    return cfl / (p.vmax / p.hx + amax / p.hv + 2.0 * diff / p.hv)
+
+
+@threaded(parallel=False)
+def kinetic_step_upwind(cur, nxt, p, work, dt, land, cfl, counters):
+    """One forward-Euler upwind step into ``nxt`` with the force ``work.G``."""
+    diff = p.gamma * p.lam / p.hv
+    kin_update_upwind(cur, nxt, p.vc, p.vf, work.G, p.j0, p.gamma, diff, dt / p.hx,
+                      dt / p.hv, work.psum, work.pmin, work.pmax)
+    return dt, land, True
+
+
+@threaded(parallel=False)
+def kinetic_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
+    """One Heun (SSP-RK2) MUSCL step, result in ``cur``; the force is recomputed at the
+    second stage.
+
+    If the recomputed force has grown so much that 2Δt(max|v|/hx + max|a|/hv + γλ/hv²)
+    > 1 (the stage-2 positivity bound), stage 1 is redone with the step rule applied to
+    the larger drift (only when c ≤ 1/2, i.e. when the run asked for guaranteed
+    positivity); the step then no longer lands on the stop time.
+    """
+    nv = p.vc.size
+    G = work.G
+    G0 = work.G0
+    rowsum = work.psum
+    gamma, hx, hv = p.gamma, p.hx, p.hv
+    diff = gamma * p.lam / hv
+    vlo = p.vf[1]
+    vhi = p.vf[nv - 1]
+    amax = work.sc[0]
+    for k in range(G.size):
+        G0[k] = G[k]
+    lx = dt / hx
+    lv = dt / hv
+    for attempt in range(8):
+        lx = dt / hx
+        lv = dt / hv
+        kin_update_muscl(cur, cur, nxt, 0.0, p.vc, p.vf, G, p.j0, gamma, diff, lx, lv,
+                         rowsum, work.pmin, work.pmax)
+        kin_force(rowsum, hx, hv, p.Vp, p.khat, p.tw, p.rev, work.wc, work.rho,
+                  work.conv, G)
+        if not (p.has_int and cfl <= 0.5):
+            break
+        amax2 = kin_amax(G, gamma, vlo, vhi)
+        if 2.0 * dt * (p.vmax / hx + amax2 / hv + diff / hv) <= 1.0:
+            break
+        amax = max(amax, amax2)
+        dt = min(dt, cfl / (p.vmax / hx + amax / hv + 2.0 * diff / hv))
+        land = False
+        for k in range(G.size):
+            G[k] = G0[k]
+    kin_update_muscl(nxt, cur, cur, 0.5, p.vc, p.vf, G, p.j0, gamma, diff, lx, lv,
+                     rowsum, work.pmin, work.pmax)
+    return dt, land, False
+
+
+# ---------------------------------------------------------------------------------------
+# overdamped
+# ---------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def overdamped_setup(r, p):
+    """Scratch of the overdamped explicit steps."""
+    return overdamped_work(r, p, r.size, 0)
+
+
+@njit(cache=True)
+def overdamped_rule(r, p, work, cfl, dt_fixed):
+    """Δt = cfl / (max|a|/h + 2λ/h²) with the face drift of ``r`` (left in
+    ``work.aface``; max|a| in ``work.sc[0]``)."""
+    amax = od_face_drift(r, p.h, p.Vpf, p.khat, p.tw, p.rev, work.wc, work.conv,
+                         work.aface)
+    work.sc[0] = amax
+    diff = p.lam / p.h
+    return cfl / (amax / p.h + 2.0 * diff / p.h)
+
+
+@threaded(parallel=False)
+def overdamped_step_upwind(cur, nxt, p, work, dt, land, cfl, counters):
+    """One forward-Euler upwind step into ``nxt``."""
+    od_update(False, cur, cur, nxt, 0.0, work.aface, p.lam / p.h, dt / p.h, work.psum,
+              work.pmin, work.pmax)
+    return dt, land, True
+
+
+@threaded(parallel=False)
+def overdamped_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
+    """One Heun MUSCL step, result in ``cur``; the same stage-2 guard as
+    :func:`kinetic_step_muscl`: 2Δt(max|a|/h + λ/h²) ≤ 1 for the recomputed drift."""
+    h = p.h
+    diff = p.lam / h
+    aface = work.aface
+    a0 = work.a0
+    amax = work.sc[0]
+    n = cur.size
+    for k in range(n):
+        a0[k] = aface[k]
+    ldt = dt / h
+    for attempt in range(8):
+        ldt = dt / h
+        od_update(True, cur, cur, nxt, 0.0, aface, diff, ldt, work.psum, work.pmin, work.pmax)
+        amax2 = od_face_drift(nxt, h, p.Vpf, p.khat, p.tw, p.rev, work.wc,
+                              work.conv, aface)
+        if not (p.has_int and cfl <= 0.5):
+            break
+        if 2.0 * dt * (amax2 / h + diff / h) <= 1.0:
+            break
+        amax = max(amax, amax2)
+        dt = min(dt, cfl / (amax / h + 2.0 * diff / h))
+        land = False
+        for k in range(n):
+            aface[k] = a0[k]
+    od_update(True, nxt, cur, cur, 0.5, aface, diff, ldt, work.psum, work.pmin, work.pmax)
+    return dt, land, False
+
+
+# ---------------------------------------------------------------------------------------
+# the schemes
+# ---------------------------------------------------------------------------------------
+
+class Upwind(Scheme):
+    """First-order upwind fluxes, forward Euler.
+
+    Positivity for c ≤ 1: the new value of a cell is ``f (1 − Δt·out) + inflow`` with
+    inflows ≥ 0 and outflow rate ``out ≤ |v_j|/hx + |a|/hv + 2γλ/hv²`` (the drift
+    a = γ v_face + G_i increases with v, so at most one v-face of a cell is an outflow face),
+    and ``Δt·out ≤ c ≤ 1`` by the step rule.
+    """
+
+    name = "upwind"
+    order = 1
+    max_cfl = 1.0
+    default_cfl = 0.9
+
+    @classmethod
+    def functions(cls, regime):
+        if regime == "kinetic":
+            return dict(SETUP=kinetic_setup_upwind, RULE=kinetic_rule, STEP=kinetic_step_upwind)
+        return dict(SETUP=overdamped_setup, RULE=overdamped_rule, STEP=overdamped_step_upwind)
+
+
+class MUSCL(Scheme):
+    """MC-limited linear reconstruction on both advective fluxes, central diffusion, SSP-RK2.
+
+    Face values ``f_i ± s_i/2`` with the monotonised-central slope
+    ``s_i = minmod(2Δ⁻, (Δ⁻ + Δ⁺)/2, 2Δ⁺)`` lie between neighbouring cell averages, hence in
+    ``[0, 2 f_i]`` on the outflow side. Each forward-Euler stage therefore satisfies
+    ``f_new ≥ f (1 − 2Δt(|v|/hx + |a|/hv + γλ/hv²)) ≥ f (1 − 2c) ≥ 0`` for c ≤ 1/2
+    (the diffusion removes at most ``2γλ/hv²·Δt·f``), and Heun's method
+    ``f^{n+1} = ½ f^n + ½ (f^(1) + Δt L(f^(1)))`` is a convex combination of such stages.
+    The interaction force is recomputed at the second stage. Should the recomputed drift
+    have grown so much that stage 2 would violate ``2Δt(|v|/hx + |a|/hv + γλ/hv²) ≤ 1``,
+    the step is redone from stage 1 with the step rule applied to the larger drift (only
+    for c ≤ 1/2), so the bound holds for both stages whatever the interaction.
+    """
+
+    name = "muscl"
+    order = 2
+    max_cfl = 0.5
+    default_cfl = 0.45
+
+    @classmethod
+    def functions(cls, regime):
+        if regime == "kinetic":
+            return dict(SETUP=kinetic_setup_muscl, RULE=kinetic_rule, STEP=kinetic_step_muscl)
+        return dict(SETUP=overdamped_setup, RULE=overdamped_rule, STEP=overdamped_step_muscl)

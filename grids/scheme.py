@@ -1,0 +1,166 @@
+"""The base class of the time-stepping schemes and the packing of problems into arrays.
+
+A scheme is a subclass of :class:`Scheme` that states its limits (``max_cfl``,
+``default_cfl``, ``regimes``, ``implicit``) and provides, per regime, three compiled
+functions for the shared time loop of :mod:`grids.driver`: ``SETUP`` (its scratch),
+``RULE`` (its step rule) and ``STEP`` (one step). Everything else — the loop, the serial or
+parallel build, the warm-up, the packing of the problem — is inherited. See
+``docs_add_a_scheme.md`` for a worked example.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .convolution import Convolver, fft_tables
+from .driver import N_DIAG, variant
+from .kernels import (KINETIC, OVERDAMPED, N_BLOCKS, PARALLEL_MIN_CELLS, KineticArrays,
+                      OverdampedArrays)
+
+__all__ = ["Scheme", "pack_kinetic", "pack_overdamped", "control"]
+
+
+def _eval(fn, x, name):
+    vals = np.asarray(fn(x), dtype=np.float64)
+    vals = np.ascontiguousarray(np.broadcast_to(vals, x.shape))
+    if not np.all(np.isfinite(vals)):
+        raise ValueError(f"{name} is not finite on the grid")
+    return vals
+
+
+def _interaction_tables(problem, offset_force):
+    """(has_int, khat_force, khat_energy, twiddles, bitrev); the transforms are None
+    without an interaction, so that the compiled code for that case has no FFT."""
+    if problem.interaction is None:
+        tw, rev = fft_tables(2)
+        return False, None, None, tw, rev
+    cf = Convolver(problem.grad_interaction, problem.x, offset=offset_force)
+    ce = Convolver(problem.interaction, problem.x, offset=0.0)
+    return True, cf.kernel_hat, ce.kernel_hat, cf.twiddles, cf.bitrev
+
+
+def pack_kinetic(problem):
+    """:class:`grids.kernels.KineticArrays` of a kinetic problem."""
+    x, v = problem.x, problem.v
+    vc = v.centres.copy()
+    has_int, khat, wkhat, tw, rev = _interaction_tables(problem, 0.0)
+    return KineticArrays(
+        vc=vc, vf=v.edges.copy(), Vp=_eval(problem.grad_potential, x.centres, "grad_potential"),
+        Vc=_eval(problem.potential, x.centres, "potential"), v2half=0.5 * vc ** 2, khat=khat,
+        wkhat=wkhat, tw=tw, rev=rev, j0=int(np.count_nonzero(vc <= 0.0)),
+        vmax=float(np.max(np.abs(vc))), has_int=bool(has_int), hx=float(x.h), hv=float(v.h),
+        gamma=float(problem.gamma), lam=float(problem.temperature))
+
+
+def pack_overdamped(problem, parallel):
+    """:class:`grids.kernels.OverdampedArrays` of an overdamped problem; the update's
+    partial sums run over ``min(N_BLOCKS, n)`` blocks when ``parallel``, else one."""
+    x = problem.x
+    has_int, khat, wkhat, tw, rev = _interaction_tables(problem, 0.5 * x.h)
+    return OverdampedArrays(
+        Vpf=_eval(problem.grad_potential, x.edges[1:].copy(), "grad_potential"),
+        Vc=_eval(problem.potential, x.centres, "potential"), khat=khat, wkhat=wkhat, tw=tw,
+        rev=rev, has_int=bool(has_int), h=float(x.h), lam=float(problem.temperature),
+        length=float(x.hi - x.lo), blocks=int(min(N_BLOCKS, x.cells) if parallel else 1))
+
+
+def control(cfl, dt_fixed, t, t_stop, sample_first, sample_at_stop, n_max, step, every):
+    """The control tuple of :func:`grids.driver.drive`, with its exact types."""
+    return (float(cfl), float(dt_fixed), float(t), float(t_stop), bool(sample_first),
+            bool(sample_at_stop), int(n_max), int(step), int(every))
+
+
+class Scheme:
+    """Base class of the time-stepping schemes (pass a subclass or its name to
+    :func:`grids.solver.solve`).
+
+    Attributes
+    ----------
+    name : str
+        Registry name (:data:`grids.solver.SCHEMES`).
+    order : int
+        Formal order of accuracy for smooth solutions.
+    max_cfl : float
+        Largest CFL number c for which the scheme keeps densities non-negative.
+    default_cfl : float
+    regimes : tuple of str
+        ``"kinetic"`` and/or ``"overdamped"``.
+    implicit : bool
+        True: ``solve(..., dt=...)`` is accepted (a cap on the step).
+    counts : str
+        What ``counters[0]`` counts (implicit schemes: steps or rows blended with
+        backward Euler); empty when nothing.
+
+    A subclass implements :meth:`functions`; the rest is inherited.
+    """
+
+    name: str = ""
+    order: int = 0
+    max_cfl: float = 0.0
+    default_cfl: float = 0.0
+    regimes: tuple = ("kinetic", "overdamped")
+    implicit: bool = False
+    counts: str = ""
+
+    @classmethod
+    def functions(cls, regime):
+        """``dict(SETUP=..., RULE=..., STEP=...)``: the compiled functions of the scheme in
+        ``regime`` for the loop of :mod:`grids.driver` (signatures there)."""
+        raise NotImplementedError(f"scheme {cls.__name__} defines no compiled step")
+
+    @classmethod
+    def parallel(cls, problem):
+        """Whether the threaded build pays for this problem (at least
+        ``PARALLEL_MIN_CELLS`` cells; below, a thread launch costs more than it saves)."""
+        return int(np.prod(problem.shape)) >= PARALLEL_MIN_CELLS
+
+    @classmethod
+    def pack(cls, problem, parallel):
+        """The problem's arrays as the compiled functions read them."""
+        if len(problem.shape) == 2:
+            return pack_kinetic(problem)
+        return pack_overdamped(problem, parallel)
+
+    @classmethod
+    def loop(cls, regime, parallel):
+        """The compiled time loop of this scheme in ``regime`` (built on first use)."""
+        shared = KINETIC if regime == "kinetic" else OVERDAMPED
+        return variant(f"{cls.name}_{regime}", parallel, **cls.functions(regime), **shared)
+
+    @classmethod
+    def advance(cls, problem, state, control_, diag, counters=None, parallel=None):
+        """Run the compiled loop once on ``problem`` (a low-level entry for tests and
+        tools; :func:`grids.solver.solve` is the public one).
+
+        Parameters
+        ----------
+        problem : KineticProblem or OverdampedProblem
+        state : ndarray, shape ``problem.shape``, advanced in place
+        control_ : tuple from :func:`control`
+        diag : ndarray, shape (K, N_DIAG)
+        counters : int64 ndarray, shape (2,), optional
+        parallel : bool, optional; default :meth:`parallel` of the problem
+
+        Returns
+        -------
+        the loop's ``(status, t, n, step, nd, dt, min, max)``
+        """
+        regime = "kinetic" if len(problem.shape) == 2 else "overdamped"
+        par = cls.parallel(problem) if parallel is None else bool(parallel)
+        if counters is None:
+            counters = np.zeros(2, dtype=np.int64)
+        return cls.loop(regime, par)(state, np.empty_like(state), cls.pack(problem, par),
+                                     control_, diag, counters)
+
+    @classmethod
+    def warm_up(cls, regime, state, packed, parallel):
+        """Compile (or load from the on-disk cache) the loop for these argument types,
+        without advancing anything; returns seconds."""
+        t0 = time.perf_counter()
+        loop = cls.loop(regime, parallel)
+        loop(state.copy(), np.empty_like(state), packed,
+             control(1.0, 0.0, 0.0, 0.0, False, False, 0, 0, 1), np.empty((0, N_DIAG)),
+             np.zeros(2, dtype=np.int64))
+        return time.perf_counter() - t0
