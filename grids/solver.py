@@ -433,7 +433,7 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
              diag, counters)
         diag_parts.append(diag)
         if on_diagnostics is not None:
-            on_diagnostics({key: diag[:, c].copy() for c, key in enumerate(_DIAG_KEYS)})
+            on_diagnostics({key: diag[:, c].copy() for c, key in enumerate(DIAG_KEYS)})
         sample_first = False
         deliver(0, 0.0)
         k = 1
@@ -447,7 +447,7 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         sample_first = False
         diag_parts.append(diag[:nd])
         if on_diagnostics is not None and nd:
-            on_diagnostics({key: diag[:nd, c].copy() for c, key in enumerate(_DIAG_KEYS)})
+            on_diagnostics({key: diag[:nd, c].copy() for c, key in enumerate(DIAG_KEYS)})
         if on_progress is not None:
             on_progress(t, step)
         if st == -1:
