@@ -105,7 +105,7 @@ def build_grid_problem(cfg: cfgmod.Config):
 
 
 def particle_forces(potential: Potential, interaction: Potential | None, lo: float, hi: float):
-    """Force specs for :func:`particles.simulate.simulate`.
+    """Force specs for :func:`vfp.particles.simulate`.
 
     Polynomial gradients (all built-ins but ``gaussian``, and polynomial expressions) are
     evaluated exactly in compiled code; anything else is tabulated on [lo, hi].
@@ -330,7 +330,7 @@ def _run_grid(cfg, problem, initial, times, writer, result, grid_states, progres
 
 
 def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, progress):
-    from vfp.particles.simulate import simulate
+    from vfp.particles import simulate
 
     p, m = cfg.particles, cfg.model
     kinetic = m.kinetic

@@ -190,7 +190,7 @@ def run_task(shared: dict, n: int, seed_index: int) -> dict:
         ``n``, ``seed_index``, ``task_seed``, ``status`` (0 or the simulator's), ``message``,
         ``values`` (key → array over snapshot times), ``seconds``, ``estimator``.
     """
-    from vfp.particles.simulate import simulate
+    from vfp.particles import simulate
 
     from .run import compare_states, particle_forces
 
