@@ -32,8 +32,11 @@ Compile-time specialisation: the force and the interaction reach the kernels as 
 named tuples (:func:`particles.forces.force_at`, :func:`particles.interaction.pack_plan`)
 whose class selects the code when Numba compiles, and each scheme has its own time loop.
 A run therefore compiles only the kernels of its scheme, force form and interaction
-method (the quickstart — kinetic BAOAB, linear force, exact mean — compiles six kernels;
+method (the quickstart — kinetic BAOAB, linear force, exact mean — compiles 9 of the
+module's kernels where it compiled 13 with every method, scheme and force branch in them;
 ``benchmarks/compile_time_particles.py`` lists them and times a cold and a warm start).
+The streaming kernels run their prange over ranges of particles, each range a serial
+function (see ``RANGE``), which keeps the generator out of the parfor analysis.
 
 Two compiled paths:
 
@@ -214,32 +217,39 @@ class ParticleSolution:
 # compiled pieces
 # ----------------------------------------------------------------------------------------
 
-# Not inlined at Numba-IR level (LLVM inlines it): Numba's parfor pass mistakes the two
-# counters of an IR-inlined copy for reductions of the caller's prange loop and fails.
-@njit(cache=True)
+# Mirror counts travel as one integer, m_lo + m_hi·2³², so that a prange loop has a
+# single reduction variable (Numba's parfor pass fails on an IR-inlined function with two
+# counters). Each kernel call's code is decoded at once; a drift mirrors at most
+# MAX_MIRRORS + 1 = 9 times and a BAOAB step has two drifts, so a call's lower-wall count
+# stays below 18 N < 2³² for N ≤ MAX_N.
+HI_UNIT = np.int64(1) << np.int64(32)
+LO_MASK = HI_UNIT - np.int64(1)
+MAX_N = 200_000_000
+
+
+@njit(cache=True, inline="always")
 def _reflect(x, v, lo, hi):
     """Mirror x into [lo, hi] (reversing v for each mirror).
 
-    Returns (x, v, mirrors at lo, mirrors at hi). With lo = −∞, hi = +∞ (free space) a
-    finite or NaN x is returned as it is."""
-    m_lo = 0
-    m_hi = 0
+    Returns (x, v, code) with code = mirrors at lo + 2³² · mirrors at hi. With lo = −∞,
+    hi = +∞ (free space) a finite or NaN x is returned as it is."""
+    code = np.int64(0)
     if x >= lo and x <= hi:
-        return x, v, m_lo, m_hi
+        return x, v, code
     above = x > hi
     for _ in range(MAX_MIRRORS):
         if x > hi:
             x = 2.0 * hi - x
             v = -v
-            m_hi += 1
+            code += HI_UNIT
         elif x < lo:
             x = 2.0 * lo - x
             v = -v
-            m_lo += 1
+            code += 1
         else:
-            return x, v, m_lo, m_hi
+            return x, v, code
     if x >= lo and x <= hi:
-        return x, v, m_lo, m_hi
+        return x, v, code
     # far outside (blow-up): fold with period 2L; NaN/inf stay non-finite. The fold counts
     # one more mirror, at the wall the particle first crossed.
     L = hi - lo
@@ -247,28 +257,23 @@ def _reflect(x, v, lo, hi):
     if y > L:
         y = 2.0 * L - y
         v = -v
-    if above:
-        m_hi += 1
-    else:
-        m_lo += 1
-    return lo + y, v, m_lo, m_hi
+    code += HI_UNIT if above else 1
+    return lo + y, v, code
 
 
 @njit(cache=True)
 def _reflect_block(xs, vs, m, lo, hi, kinetic):
     """Mirror every position of the block into [lo, hi]; returns the mirrors (lo, hi)."""
-    c_lo = 0
-    c_hi = 0
+    code = np.int64(0)
     for k in range(m):
         if kinetic:
-            xn, vn, a, b = _reflect(xs[k], vs[k], lo, hi)
+            xn, vn, c = _reflect(xs[k], vs[k], lo, hi)
             vs[k] = vn
         else:
-            xn, vn, a, b = _reflect(xs[k], 0.0, lo, hi)
+            xn, vn, c = _reflect(xs[k], 0.0, lo, hi)
         xs[k] = xn
-        c_lo += a
-        c_hi += b
-    return c_lo, c_hi
+        code += c
+    return code & LO_MASK, code >> 32
 
 
 @njit(cache=True, inline="always")
@@ -437,15 +442,53 @@ def _sum_counts(counts):
 # Streaming path: per step the interaction's set-up (prepare_interaction, dispatched on the
 # plan's class) and parallel per-particle updates.
 
+# The parallel kernels of the streaming path run a prange over ranges of RANGE particles,
+# each range a call of a serial function holding the per-particle update: the parfor pass,
+# whose cost grows with the size of the loop body, then sees one call instead of the
+# inlined generator and reflections (a third of the compile time), and the call's cost is
+# spread over RANGE particles. Per particle the operations are those of a plain prange.
+RANGE = 2048
+
+
+@njit(cache=True)
+def _baoab_first_range(x, v, F, i0, i1, h, st, key, gamma, lam, lo, hi):
+    half = 0.5 * h
+    ou = np.exp(-gamma * h)
+    sig = np.sqrt(lam * (1.0 - ou * ou))
+    total = np.int64(0)
+    for i in range(i0, i1):
+        z = normal(key, st, np.uint64(i))
+        vi = v[i] - half * F[i]
+        xi = x[i] + half * vi
+        xi, vi, c1 = _reflect(xi, vi, lo, hi)
+        vi = ou * vi + sig * z
+        xi = xi + half * vi
+        xi, vi, c2 = _reflect(xi, vi, lo, hi)
+        x[i] = xi
+        v[i] = vi
+        total += c1 + c2
+    return total
+
+
 @njit(cache=True, parallel=True)
-def _euler_update(x, v, kinetic, h, st, key, gamma, lam, force, lo, hi, field):
+def _baoab_first(x, v, F, h, st, key, gamma, lam, lo, hi):
+    """B A O A of BAOAB with the stored force F; returns the mirror code."""
     n = x.shape[0]
-    t_lo = 0
-    t_hi = 0
+    nr = (n + RANGE - 1) // RANGE
+    total = np.int64(0)
+    for r in prange(nr):
+        total += _baoab_first_range(x, v, F, r * RANGE, min(n, (r + 1) * RANGE), h, st, key,
+                                    gamma, lam, lo, hi)
+    return total
+
+
+@njit(cache=True)
+def _euler_update_range(x, v, i0, i1, kinetic, h, st, key, gamma, lam, force, lo, hi, field):
+    total = np.int64(0)
     damp = 1.0 - gamma * h
     sigk = np.sqrt(2.0 * gamma * lam * h)
     sigo = np.sqrt(2.0 * lam * h)
-    for i in prange(n):
+    for i in range(i0, i1):
         z = normal(key, st, np.uint64(i))
         xi = x[i]
         g = force_at(xi, force) + interaction_at(xi, i, field)
@@ -453,39 +496,27 @@ def _euler_update(x, v, kinetic, h, st, key, gamma, lam, force, lo, hi, field):
             vi = v[i]
             xn = xi + h * vi
             vn = damp * vi - h * g + sigk * z
-            xn, vn, a, b = _reflect(xn, vn, lo, hi)
+            xn, vn, c = _reflect(xn, vn, lo, hi)
             v[i] = vn
         else:
             xn = xi - h * g + sigo * z
-            xn, vn, a, b = _reflect(xn, 0.0, lo, hi)
+            xn, vn, c = _reflect(xn, 0.0, lo, hi)
         x[i] = xn
-        t_lo += a
-        t_hi += b
-    return t_lo, t_hi
+        total += c
+    return total
 
 
 @njit(cache=True, parallel=True)
-def _baoab_first(x, v, F, h, st, key, gamma, lam, lo, hi):
-    """B A O A of BAOAB with the stored force F."""
+def _euler_update(x, v, kinetic, h, st, key, gamma, lam, force, lo, hi, field):
+    """One Euler step of every particle with the prepared interaction ``field``; returns
+    the mirror code."""
     n = x.shape[0]
-    half = 0.5 * h
-    ou = np.exp(-gamma * h)
-    sig = np.sqrt(lam * (1.0 - ou * ou))
-    t_lo = 0
-    t_hi = 0
-    for i in prange(n):
-        z = normal(key, st, np.uint64(i))
-        vi = v[i] - half * F[i]
-        xi = x[i] + half * vi
-        xi, vi, a1, b1 = _reflect(xi, vi, lo, hi)
-        vi = ou * vi + sig * z
-        xi = xi + half * vi
-        xi, vi, a2, b2 = _reflect(xi, vi, lo, hi)
-        x[i] = xi
-        v[i] = vi
-        t_lo += a1 + a2
-        t_hi += b1 + b2
-    return t_lo, t_hi
+    nr = (n + RANGE - 1) // RANGE
+    total = np.int64(0)
+    for r in prange(nr):
+        total += _euler_update_range(x, v, r * RANGE, min(n, (r + 1) * RANGE), kinetic, h, st,
+                                     key, gamma, lam, force, lo, hi, field)
+    return total
 
 
 @njit(cache=True, parallel=True)
@@ -510,10 +541,10 @@ def _advance_euler(x, v, kinetic, n_steps, dt, dt_last, step0, key, gamma, lam, 
     for s in range(n_steps):
         h = dt if s < n_steps - 1 else dt_last
         field = prepare_interaction(x, plan)
-        a, b = _euler_update(x, v, kinetic, h, np.uint64(step0 + s), key, gamma, lam, force,
+        code = _euler_update(x, v, kinetic, h, np.uint64(step0 + s), key, gamma, lam, force,
                              lo, hi, field)
-        c_lo += a
-        c_hi += b
+        c_lo += code & LO_MASK
+        c_hi += code >> 32
     return np.array([c_lo, c_hi], dtype=np.int64)
 
 
@@ -526,9 +557,9 @@ def _advance_baoab(x, v, F, n_steps, dt, dt_last, step0, key, gamma, lam, force,
     c_hi = 0
     for s in range(n_steps):
         h = dt if s < n_steps - 1 else dt_last
-        a, b = _baoab_first(x, v, F, h, np.uint64(step0 + s), key, gamma, lam, lo, hi)
-        c_lo += a
-        c_hi += b
+        code = _baoab_first(x, v, F, h, np.uint64(step0 + s), key, gamma, lam, lo, hi)
+        c_lo += code & LO_MASK
+        c_hi += code >> 32
         field = prepare_interaction(x, plan)
         _baoab_last(x, v, F, h, force, field)
     return np.array([c_lo, c_hi], dtype=np.int64)
@@ -584,8 +615,8 @@ def _validate(x0, v0, temperature, gamma, dt, snapshots, domain, seed):
     n = x.size
     if n <= 0:
         raise ValueError(f"the number of particles must be > 0 (got {n})")
-    if n >= 2**32:
-        raise ValueError(f"the number of particles must be < 2**32 (got {n})")
+    if n > MAX_N:
+        raise ValueError(f"the number of particles must be ≤ {MAX_N} (got {n})")
     v = None
     if v0 is not None:
         v = np.array(v0, dtype=np.float64, copy=True).ravel()
