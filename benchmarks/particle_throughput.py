@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from vfp.particles.forces import Polynomial  # noqa: E402
 from vfp.particles.interaction import GaussianKernel, interaction_force  # noqa: E402
-from vfp.particles.simulate import simulate  # noqa: E402
+from vfp.particles import simulate  # noqa: E402
 
 DW = Polynomial([0.0, -1.0, 0.0, 1.0])
 DOMAIN = (-6.0, 6.0)
@@ -119,7 +119,7 @@ import resource, sys, numpy as np
 sys.path.insert(0, {root!r})
 from vfp.particles.forces import Polynomial
 from vfp.particles.interaction import GaussianKernel
-from vfp.particles.simulate import simulate
+from vfp.particles import simulate
 n = {n}
 rng = np.random.default_rng(0)
 x0 = rng.normal(0, 1, n); v0 = rng.normal(0, 1, n)

@@ -5,22 +5,25 @@ Overdamped:  dX = −V'(X) dt − (1/N) Σ_j W'(X − X^j) dt + sqrt(2λ) dB
 
 Public API::
 
-    from vfp.particles.forces import Polynomial, Tabulated          # V' specs
-    from vfp.particles.interaction import (Quadratic, GaussianKernel, TabulatedKernel,
-                                       INTERACTION_METHODS)     # W specs, methods
-    from vfp.particles.simulate import simulate, ParticleSolution, SCHEMES
+    from vfp.particles import simulate, ParticleSolution, SCHEMES      # the driver
+    from vfp.particles import Polynomial, Tabulated                     # V' specs
+    from vfp.particles import (Quadratic, GaussianKernel, TabulatedKernel,
+                               INTERACTION_METHODS)                    # W specs, methods
 
-Modules: :mod:`particles.rng` (counter-based ziggurat normals, bit-identical for any
-thread count), :mod:`particles.forces`, :mod:`particles.interaction` (exact mean form,
-O(N²) pairwise, CIC + FFT mesh), :mod:`particles.simulate` (compiled time loops, driver),
-:mod:`particles.reference` (NumPy twins of every kernel, for tests).
+``vfp.particles.simulate`` is the function; its module is :mod:`particles.driver`
+(compiled time loops and the driver). Other modules: :mod:`particles.rng`
+(counter-based ziggurat normals, bit-identical for any thread count),
+:mod:`particles.forces`, :mod:`particles.interaction` (exact mean form, O(N²) pairwise,
+CIC + FFT mesh), :mod:`particles.reference` (NumPy twins of every kernel, for tests).
 
-``particles`` never imports ``vfp`` or ``validation``; it takes plain arrays and callables.
+``particles`` never imports ``vfp`` or ``validation``; it takes plain arrays and callables,
+and raises plain messages (the config layer adds the key's name).
 """
 
+from .driver import SCHEMES, ParticleSolution, check_temperature, simulate
 from .forces import Polynomial, Tabulated
 from .interaction import INTERACTION_METHODS, GaussianKernel, Quadratic, TabulatedKernel
-from .simulate import SCHEMES, ParticleSolution, simulate
 
 __all__ = ["Polynomial", "Tabulated", "Quadratic", "GaussianKernel", "TabulatedKernel",
-           "INTERACTION_METHODS", "simulate", "ParticleSolution", "SCHEMES"]
+           "INTERACTION_METHODS", "simulate", "ParticleSolution", "SCHEMES",
+           "check_temperature"]

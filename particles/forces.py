@@ -1,28 +1,51 @@
 """External force specifications V'(x) for the particle simulator.
 
-A force spec is turned into plain arrays and scalars (:meth:`arrays`) that the compiled
-loops read through :func:`external_force`; nothing is captured in closures, so Numba's
-disk cache stays valid across runs and potentials.
+A force spec is packed (:meth:`Polynomial.packed`, :meth:`Tabulated.packed`) into a small
+named tuple of scalars and arrays that the compiled loops read through :func:`force_at`.
+The tuple's *class* says which form of V' it holds, so each compiled loop is specialised
+at compile time to exactly one form and compiles nothing else:
 
-* :class:`Polynomial` — V'(x) = Σ_k c_k x^k, evaluated exactly by Horner's rule.
-* :class:`Tabulated` — V' sampled on a uniform table, linear interpolation.
+=====================  ==========================  ==========================================
+packed class           from                        V'(x)
+=====================  ==========================  ==========================================
+:class:`LinearForce`   Polynomial of degree 1      c1·x + c0
+:class:`CubicForce`    Polynomial of degree 3      ((c3·x + c2)·x + c1)·x + c0
+:class:`HornerForce`   Polynomial, other degrees   Horner's rule over ``coeffs``
+:class:`TableForce`    Tabulated                   linear interpolation in ``table``
+=====================  ==========================  ==========================================
 
-Any vectorised callable ``grad(x)`` passed to :func:`particles.simulate.simulate` is
+Degrees 1 and 3 (harmonic wells, double wells) are written out with scalar coefficients:
+a loop with a run-time trip count in the innermost particle loop cost ~40 % of an
+overdamped step, and scalars (unlike an array, which could alias the positions) let LLVM
+vectorise the blocked update passes. The operation order is Horner's in every form, so
+all forms give the same bits as the general loop. Nothing is captured in closures, so
+Numba's disk cache stays valid across runs and potentials.
+
+Any vectorised callable ``grad(x)`` passed to :func:`vfp.particles.simulate` is
 converted with :meth:`Tabulated.from_callable` on the simulation domain.
 """
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import njit
+from numba.core import types
+from numba.extending import overload, register_jitable
 
-__all__ = ["Polynomial", "Tabulated", "as_force", "external_force", "FORCE_POLYNOMIAL",
-           "FORCE_TABULATED"]
+__all__ = ["Polynomial", "Tabulated", "as_force", "force_at", "LinearForce", "CubicForce",
+           "HornerForce", "TableForce"]
 
-FORCE_POLYNOMIAL = 0
-FORCE_TABULATED = 1
+LinearForce = namedtuple("LinearForce", ["c0", "c1"])
+LinearForce.__doc__ = "Packed V'(x) = c1·x + c0 (floats)."
+CubicForce = namedtuple("CubicForce", ["c0", "c1", "c2", "c3"])
+CubicForce.__doc__ = "Packed V'(x) = ((c3·x + c2)·x + c1)·x + c0 (floats)."
+HornerForce = namedtuple("HornerForce", ["coeffs"])
+HornerForce.__doc__ = "Packed V'(x) = Σ_k coeffs[k] x^k (float64 array, increasing degree)."
+TableForce = namedtuple("TableForce", ["table", "lo", "inv_h"])
+TableForce.__doc__ = ("Packed V' interpolated in ``table`` (float64 array) with nodes "
+                      "lo + k/inv_h.")
 
 
 @dataclass(frozen=True)
@@ -41,7 +64,7 @@ class Polynomial:
     def __post_init__(self):
         c = np.ascontiguousarray(np.atleast_1d(np.asarray(self.coeffs, dtype=np.float64)))
         if c.ndim != 1 or c.size == 0 or not np.all(np.isfinite(c)):
-            raise ValueError("model.potential: polynomial coefficients must be a non-empty "
+            raise ValueError("polynomial coefficients of V' must be a non-empty "
                              f"finite 1-D sequence (got {self.coeffs!r})")
         object.__setattr__(self, "coeffs", c)
 
@@ -53,9 +76,15 @@ class Polynomial:
             acc = acc * x + c
         return acc
 
-    def arrays(self):
-        """``(kind, coeffs, table, table_lo, table_inv_h)`` for :func:`external_force`."""
-        return FORCE_POLYNOMIAL, self.coeffs, np.zeros(2), 0.0, 1.0
+    def packed(self):
+        """The named tuple :func:`force_at` reads: :class:`LinearForce` (degree 1),
+        :class:`CubicForce` (degree 3) or :class:`HornerForce`."""
+        c = self.coeffs
+        if c.size == 2:
+            return LinearForce(float(c[0]), float(c[1]))
+        if c.size == 4:
+            return CubicForce(float(c[0]), float(c[1]), float(c[2]), float(c[3]))
+        return HornerForce(c)
 
 
 @dataclass(frozen=True)
@@ -84,12 +113,12 @@ class Tabulated:
     def __post_init__(self):
         v = np.ascontiguousarray(np.asarray(self.values, dtype=np.float64))
         if v.ndim != 1 or v.size < 2:
-            raise ValueError("model.potential: a tabulated force needs at least 2 nodes")
+            raise ValueError("a tabulated force needs at least 2 nodes")
         if not np.all(np.isfinite(v)):
-            raise ValueError("model.potential: the tabulated force V' is not finite on "
+            raise ValueError("the tabulated force V' is not finite on "
                              f"[{self.lo}, {self.hi}]")
         if not (float(self.hi) > float(self.lo)):
-            raise ValueError(f"model.potential: table needs lo < hi (got {self.lo}, {self.hi})")
+            raise ValueError(f"a tabulated force needs lo < hi (got {self.lo}, {self.hi})")
         object.__setattr__(self, "values", v)
         object.__setattr__(self, "lo", float(self.lo))
         object.__setattr__(self, "hi", float(self.hi))
@@ -100,7 +129,7 @@ class Tabulated:
         """Sample a vectorised ``grad_fn`` (V') at ``nodes`` uniform points of [lo, hi]."""
         nodes = int(nodes)
         if nodes < 2:
-            raise ValueError(f"model.potential: nodes must be ≥ 2 (got {nodes})")
+            raise ValueError(f"a tabulated force needs nodes ≥ 2 (got {nodes})")
         xs = np.linspace(float(lo), float(hi), nodes)
         vals = np.asarray(grad_fn(xs), dtype=np.float64)
         if vals.shape != xs.shape:
@@ -116,44 +145,64 @@ class Tabulated:
         f = u - k
         return self.values[k] + f * (self.values[k + 1] - self.values[k])
 
-    def arrays(self):
-        """``(kind, coeffs, table, table_lo, table_inv_h)`` for :func:`external_force`."""
-        return FORCE_TABULATED, np.zeros(1), self.values, self.lo, self.inv_h
+    def packed(self):
+        """The named tuple :func:`force_at` reads (:class:`TableForce`)."""
+        return TableForce(self.values, self.lo, self.inv_h)
 
 
 def as_force(grad_potential, lo, hi):
     """Normalise a user's ``grad_potential`` into a :class:`Polynomial` or :class:`Tabulated`.
 
-    ``None`` means V = 0; a callable is tabulated on [lo, hi] with 2¹⁶ + 1 nodes.
+    ``None`` means V = 0; a callable is tabulated on [lo, hi] with 2¹⁶ + 1 nodes. In free
+    space (``lo``, ``hi`` None) there is no interval to tabulate a callable on, so a
+    callable is refused there.
     """
     if grad_potential is None:
         return Polynomial([0.0])
     if isinstance(grad_potential, (Polynomial, Tabulated)):
         return grad_potential
     if callable(grad_potential):
+        if lo is None or hi is None:
+            raise ValueError("a callable grad_potential is tabulated on the domain, and there "
+                             "is none (free space): pass a Polynomial, or a Tabulated over "
+                             "the range the particles will visit")
         return Tabulated.from_callable(grad_potential, lo, hi)
-    raise ValueError("model.potential: grad_potential must be a Polynomial, a Tabulated or a "
+    raise ValueError("grad_potential must be a Polynomial, a Tabulated or a "
                      f"vectorised callable (got {type(grad_potential).__name__})")
 
 
-@njit(cache=True, inline="always")
-def external_force(x, kind, coeffs, table, t_lo, t_inv_h):
-    """V'(x) for one position (compiled). A NaN position gives a NaN force."""
-    if kind == FORCE_POLYNOMIAL:
-        k = coeffs.shape[0] - 1
-        # Degrees 1 and 3 (harmonic, double wells) written out: a loop with a run-time
-        # trip count in the innermost particle loop cost ~40 % of an overdamped step.
-        # Same operation order as the Horner loop below, so the results are identical.
-        if k == 1:
-            return coeffs[1] * x + coeffs[0]
-        if k == 3:
-            return ((coeffs[3] * x + coeffs[2]) * x + coeffs[1]) * x + coeffs[0]
-        acc = coeffs[k]
-        for j in range(k - 1, -1, -1):
-            acc = acc * x + coeffs[j]
-        return acc
+def force_at(x, force):
+    """V'(x) for one position ``x`` (float) from a packed force (see the module table).
+
+    In compiled code the packed tuple's class selects the form at compile time (a Numba
+    overload, inlined); from Python the same formulas are evaluated. A NaN position gives
+    a NaN force. A :class:`TableForce` extends its end segments linearly outside its
+    table.
+    """
+    if isinstance(force, LinearForce):
+        return force.c1 * x + force.c0
+    if isinstance(force, CubicForce):
+        return ((force.c3 * x + force.c2) * x + force.c1) * x + force.c0
+    if isinstance(force, HornerForce):
+        return _horner(x, force)
+    return _table(x, force)
+
+
+@register_jitable(inline="always")
+def _horner(x, force):
+    c = force.coeffs
+    k = c.shape[0] - 1
+    acc = c[k]
+    for j in range(k - 1, -1, -1):
+        acc = acc * x + c[j]
+    return acc
+
+
+@register_jitable(inline="always")
+def _table(x, force):
+    table = force.table
     n = table.shape[0]
-    u = (x - t_lo) * t_inv_h
+    u = (x - force.lo) * force.inv_h
     if u >= 0.0:
         kf = np.floor(u)
         if kf > n - 2:
@@ -165,3 +214,31 @@ def external_force(x, kind, coeffs, table, t_lo, t_inv_h):
     k = np.int64(kf)
     f = u - kf
     return table[k] + f * (table[k + 1] - table[k])
+
+
+def _force_class(force):
+    return getattr(force, "instance_class", None)
+
+
+@overload(force_at, inline="always")
+def _force_at_compiled(x, force):
+    cls = _force_class(force)
+    if cls is LinearForce:
+        def linear(x, force):
+            return force.c1 * x + force.c0
+        return linear
+    if cls is CubicForce:
+        def cubic(x, force):
+            return ((force.c3 * x + force.c2) * x + force.c1) * x + force.c0
+        return cubic
+    if cls is HornerForce:
+        def horner(x, force):
+            return _horner(x, force)
+        return horner
+    if cls is TableForce:
+        def table_lookup(x, force):
+            return _table(x, force)
+        return table_lookup
+    if isinstance(force, types.BaseTuple):
+        raise TypeError(f"force_at: not a packed force: {force}")
+    return None

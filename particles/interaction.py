@@ -22,22 +22,44 @@ Methods (``INTERACTION_METHODS``)
   against ``pairwise`` is O(h²) for a smooth kernel.
 * ``"auto"`` — Quadratic → exact mean form; otherwise ``pairwise`` for N ≤ 5000 and
   ``mesh`` above.
+
+Free space (no domain): the mesh covers the domain, so ``mesh`` needs one and is refused
+without it, as is ``auto`` above N = 5000 (it would pick the mesh; the O(N²) pairwise sum
+is then asked for explicitly). A callable W' is tabulated on [−L, L] with L the domain's
+length, so free space needs a spec (:class:`GaussianKernel`, :class:`TabulatedKernel`).
+
+Compiled dispatch
+-----------------
+The time loops see the interaction as two packed named tuples whose *class* selects the
+code at compile time (Numba overloads), so a run compiles only its own method:
+
+* a plan (:func:`pack_plan`): :class:`NoInteraction`, :class:`ExactPlan` (κ),
+  :class:`PairwisePlan` (workspace G and the kernel's parameters) or
+  :class:`MeshPlanArgs` (mesh workspace and kernel transform);
+* :func:`prepare_interaction` turns the plan and the current positions into a field,
+  once per step: :class:`NoInteraction`, :class:`ExactField` (κ and the mean),
+  :class:`PairwiseField` (G filled) or :class:`MeshField` (node field φ);
+* :func:`interaction_at` reads particle i's force (1/N) Σ_j W'(x_i − x_j) off the field.
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
 # The mesh convolution reuses the grid solver's compiled radix-2 FFT (DESIGN §7).
 from ..grids.convolution import fft_inplace, fft_tables
 
 __all__ = ["Quadratic", "GaussianKernel", "TabulatedKernel", "INTERACTION_METHODS",
            "as_interaction", "resolve_method", "default_mesh_cells", "MeshPlan",
-           "interaction_force", "AUTO_PAIRWISE_MAX_N"]
+           "interaction_force", "AUTO_PAIRWISE_MAX_N", "pack_plan", "prepare_interaction",
+           "interaction_at", "NoInteraction", "ExactPlan", "ExactField", "PairwisePlan",
+           "PairwiseField", "MeshPlanArgs", "MeshField"]
 
 INTERACTION_METHODS = ("pairwise", "mesh", "auto")
 AUTO_PAIRWISE_MAX_N = 5000
@@ -95,7 +117,7 @@ class GaussianKernel:
 
     def __post_init__(self):
         if not (float(self.width) > 0.0):
-            raise ValueError(f"model.interaction: GaussianKernel width must be > 0 "
+            raise ValueError(f"GaussianKernel width must be > 0 "
                              f"(got {self.width})")
 
     @property
@@ -143,13 +165,13 @@ class TabulatedKernel:
     def __post_init__(self):
         v = np.asarray(self.values, dtype=np.float64)
         if v.ndim != 1 or v.size < 3 or v.size % 2 == 0:
-            raise ValueError("model.interaction: TabulatedKernel needs an odd number "
+            raise ValueError("TabulatedKernel needs an odd number "
                              f"≥ 3 of nodes (got {v.size})")
         if not np.all(np.isfinite(v)):
-            raise ValueError("model.interaction: TabulatedKernel values are not finite")
+            raise ValueError("TabulatedKernel values are not finite")
         R = float(self.half_width)
         if not R > 0:
-            raise ValueError(f"model.interaction: half_width must be > 0 (got {R})")
+            raise ValueError(f"TabulatedKernel half_width must be > 0 (got {R})")
         v = np.ascontiguousarray(0.5 * (v - v[::-1]))
         object.__setattr__(self, "values", v)
         object.__setattr__(self, "half_width", R)
@@ -186,21 +208,29 @@ class TabulatedKernel:
 def as_interaction(interaction, lo, hi):
     """Normalise ``interaction``: None, a spec, or a vectorised W' callable (tabulated
     with R = hi − lo, 2¹⁴ + 1 nodes; its scale is unknown, so the mesh default assumes
-    features down to (hi − lo)/256, i.e. 2048 cells)."""
+    features down to (hi − lo)/256, i.e. 2048 cells). In free space (``lo``, ``hi`` None)
+    a callable is refused: there is no length to tabulate it over."""
     if interaction is None or isinstance(interaction, (Quadratic, GaussianKernel,
                                                        TabulatedKernel)):
         return interaction
     if callable(interaction):
+        if lo is None or hi is None:
+            raise ValueError("a callable interaction W' is tabulated over the domain's "
+                             "length, and there is no domain (free space): pass a "
+                             "GaussianKernel or a TabulatedKernel with its own half_width")
         span = float(hi) - float(lo)
         return TabulatedKernel.from_callable(interaction, span, resolution=span / 256.0)
-    raise ValueError("model.interaction: expected Quadratic, GaussianKernel, "
+    raise ValueError("interaction: expected Quadratic, GaussianKernel, "
                      f"TabulatedKernel, a callable W' or None (got {type(interaction).__name__})")
 
 
-def resolve_method(interaction, method, n):
-    """The method code actually used for ``interaction`` with ``n`` particles."""
+def resolve_method(interaction, method, n, bounded=True):
+    """The method code actually used for ``interaction`` with ``n`` particles.
+
+    ``bounded`` False (free space): ``mesh`` is refused, and so is ``auto`` when it would
+    pick the mesh (N > :data:`AUTO_PAIRWISE_MAX_N`)."""
     if method not in INTERACTION_METHODS:
-        raise ValueError(f"particles.interaction: unknown {method!r} "
+        raise ValueError(f"unknown interaction method {method!r} "
                          f"(choose from {', '.join(INTERACTION_METHODS)})")
     if interaction is None:
         return METHOD_NONE
@@ -208,9 +238,13 @@ def resolve_method(interaction, method, n):
         return METHOD_EXACT
     if method == "pairwise":
         return METHOD_PAIRWISE
-    if method == "mesh":
-        return METHOD_MESH
-    return METHOD_PAIRWISE if n <= AUTO_PAIRWISE_MAX_N else METHOD_MESH
+    if method == "auto" and n <= AUTO_PAIRWISE_MAX_N:
+        return METHOD_PAIRWISE
+    if not bounded:
+        raise ValueError(f"the mesh interaction{' (auto, N > %d)' % AUTO_PAIRWISE_MAX_N if method == 'auto' else ''} "
+                         "needs a bounded domain for its mesh, and there is none (free "
+                         "space): give a domain or ask for the O(N²) 'pairwise' method")
+    return METHOD_MESH
 
 
 def default_mesh_cells(interaction, lo, hi):
@@ -436,11 +470,11 @@ def check_mesh(interaction, lo, hi, cells):
     if cells is None:
         cells = default_mesh_cells(interaction, lo, hi)
     if isinstance(cells, bool) or int(cells) != cells or cells < 2:
-        raise ValueError(f"particles.mesh_cells: must be an integer ≥ 2 (got {cells!r})")
+        raise ValueError(f"mesh cells must be an integer ≥ 2 (got {cells!r})")
     h = (hi - lo) / int(cells)
     if h > 0.5 * interaction.resolution:
         need = int(math.ceil(2.0 * (hi - lo) / interaction.resolution))
-        raise ValueError(f"particles.mesh_cells: {int(cells)} cells give spacing {h:.4g} > "
+        raise ValueError(f"{int(cells)} mesh cells give spacing {h:.4g} > "
                          f"half the kernel scale ({interaction.resolution:.4g}/2); use at least "
                          f"{need} cells")
     return int(cells)
@@ -480,3 +514,100 @@ def interaction_force(x, interaction, method="auto", lo=None, hi=None, mesh_cell
     plan = MeshPlan(interaction, lo, hi, check_mesh(interaction, lo, hi, mesh_cells))
     mesh_force(x, out, *plan.args())
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# packed interaction: plans, per-step fields, compile-time dispatch
+# ----------------------------------------------------------------------------------------
+
+NoInteraction = namedtuple("NoInteraction", ["unused"])
+NoInteraction.__doc__ = "No interaction (plan and field); ``unused`` is any float."
+ExactPlan = namedtuple("ExactPlan", ["kappa"])
+ExactPlan.__doc__ = "Quadratic W = κx²/2 by the exact mean form."
+ExactField = namedtuple("ExactField", ["kappa", "mean"])
+ExactField.__doc__ = "κ and the particles' mean x̄ (force κ(x_i − x̄))."
+PairwisePlan = namedtuple("PairwisePlan", ["G", "kind", "params", "table"])
+PairwisePlan.__doc__ = ("Pairwise sum: workspace G (N,), the kernel's kind, params and "
+                        "table (:meth:`GaussianKernel.params`, :meth:`TabulatedKernel.params`).")
+PairwiseField = namedtuple("PairwiseField", ["G"])
+PairwiseField.__doc__ = "G[i] = (1/N) Σ_j W'(x_i − x_j), filled."
+MeshPlanArgs = namedtuple("MeshPlanArgs", ["lo", "inv_h", "partial", "rho", "work", "khat",
+                                           "twiddle", "rev"])
+MeshPlanArgs.__doc__ = "The mesh workspace and kernel transform (:meth:`MeshPlan.args`)."
+MeshField = namedtuple("MeshField", ["lo", "inv_h", "phi"])
+MeshField.__doc__ = "Node field φ (M + 1,) on the mesh lo + k/inv_h."
+
+
+def pack_plan(method, interaction, n, mesh_plan=None):
+    """The packed plan of ``method`` (a METHOD_* code) for ``n`` particles.
+
+    Parameters
+    ----------
+    method : int
+    interaction : Quadratic | GaussianKernel | TabulatedKernel | None
+    n : int
+    mesh_plan : MeshPlan, optional
+        Needed for METHOD_MESH.
+    """
+    if method == METHOD_NONE:
+        return NoInteraction(0.0)
+    if method == METHOD_EXACT:
+        return ExactPlan(float(interaction.kappa))
+    if method == METHOD_PAIRWISE:
+        kind, params, table = interaction.params()
+        return PairwisePlan(np.zeros(n), np.int64(kind), params, table)
+    return MeshPlanArgs(*mesh_plan.args())
+
+
+def prepare_interaction(x, plan):
+    """Per-step set-up of the interaction at positions ``x`` (N,): the packed field.
+
+    Exact: the mean (fixed-order blocks); pairwise: fills ``plan.G``; mesh: deposits and
+    convolves into the node field. Compiled: dispatched on the plan's class."""
+    raise NotImplementedError("prepare_interaction is called from compiled code")
+
+
+def interaction_at(xi, i, field):
+    """(1/N) Σ_j W'(x_i − x_j) for particle ``i`` at ``xi`` from a prepared field
+    (compiled; dispatched on the field's class)."""
+    raise NotImplementedError("interaction_at is called from compiled code")
+
+
+def _cls(t):
+    return getattr(t, "instance_class", None)
+
+
+@overload(prepare_interaction)
+def _prepare_compiled(x, plan):
+    cls = _cls(plan)
+    if cls is NoInteraction:
+        return lambda x, plan: plan
+    if cls is ExactPlan:
+        return lambda x, plan: ExactField(plan.kappa, deterministic_mean_par(x))
+
+    if cls is PairwisePlan:
+        def pairwise(x, plan):
+            pairwise_force(x, plan.G, plan.kind, plan.params, plan.table)
+            return PairwiseField(plan.G)
+        return pairwise
+    if cls is MeshPlanArgs:
+        def mesh(x, plan):
+            mesh_field(x, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.work, plan.khat,
+                       plan.twiddle, plan.rev)
+            return MeshField(plan.lo, plan.inv_h, plan.rho)
+        return mesh
+    return None
+
+
+@overload(interaction_at, inline="always")
+def _interaction_at_compiled(xi, i, field):
+    cls = _cls(field)
+    if cls is NoInteraction:
+        return lambda xi, i, field: 0.0
+    if cls is ExactField:
+        return lambda xi, i, field: field.kappa * (xi - field.mean)
+    if cls is PairwiseField:
+        return lambda xi, i, field: field.G[i]
+    if cls is MeshField:
+        return lambda xi, i, field: mesh_interp(xi, field.lo, field.inv_h, field.phi)
+    return None

@@ -1,6 +1,6 @@
 """Short NumPy reference twins of the compiled kernels (for tests; slow, clear).
 
-Each function mirrors one compiled kernel of :mod:`particles.simulate` /
+Each function mirrors one compiled kernel of :mod:`particles.driver` /
 :mod:`particles.interaction` operation by operation, with the same noise
 (:func:`particles.rng.normals_numpy`), so the two agree to round-off.
 """

@@ -15,7 +15,7 @@ from scipy import integrate, linalg, stats
 
 from vfp.particles.forces import Polynomial
 from vfp.particles.interaction import Quadratic
-from vfp.particles.simulate import simulate
+from vfp.particles import simulate
 from vfp.validation.exact import (gibbs_density, kinetic_gaussian_moments,
                               overdamped_gaussian_moments)
 

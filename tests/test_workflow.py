@@ -143,9 +143,6 @@ def test_particles_only_and_grid_only(tmp_path):
     assert data.particle_attrs["n_reflected"] == r.particles.n_reflected
 
 
-# Remove the marker once particles.simulate accepts domain=None (the particles helper's
-# part of issue 11 item 4); the config and the pipeline already pass None.
-@pytest.mark.xfail(strict=False, reason="needs particles.simulate(domain=None)")
 def test_particles_without_domain_run_in_free_space(tmp_path):
     text = small_config(tmp_path).read_text()
     part_only = text.replace("[grid]", "[unused]").split("[unused]")[0] + \

@@ -65,7 +65,9 @@ def particle_forces(potential: Potential, interaction: Potential | None, lo: flo
     Polynomial gradients (all built-ins but ``gaussian``, and polynomial expressions) are
     evaluated exactly in compiled code; anything else is tabulated on [lo, hi].
     A quadratic interaction uses the exact O(N) mean form, a Gaussian kernel its closed
-    form, any other kernel a table of W' on [−(hi − lo), hi − lo].
+    form, any other kernel a table of W' on [−(hi − lo), hi − lo]. In free space
+    (``lo = hi = None``) nothing can be tabulated: V′ must be a polynomial and W quadratic
+    or Gaussian (the config checks this before any work).
 
     Returns
     -------
@@ -88,6 +90,9 @@ def particle_forces(potential: Potential, interaction: Potential | None, lo: flo
             spec = Quadratic(poly[1] if len(poly) == 2 else 0.0)
         elif isinstance(interaction, GaussianKernelPotential):
             spec = GaussianKernel(interaction.strength, interaction.width)
+        elif lo is None or hi is None:
+            raise ValueError("this interaction kernel is tabulated over the domain's width: "
+                             "it needs a domain (free space takes quadratic or Gaussian W)")
         else:
             spec = TabulatedKernel.from_callable(interaction.grad, float(hi - lo))
     return grad, spec

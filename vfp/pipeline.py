@@ -111,16 +111,6 @@ def initial_particles(cfg, n, seed):
     return np.ascontiguousarray(sample).reshape(-1), None
 
 
-def _force_range(cfg, x0, domain):
-    """Interval on which non-polynomial forces are tabulated: the domain, or in free space
-    the initial positions' range widened on both sides by three times its width."""
-    if domain is not None:
-        return domain
-    lo, hi = float(np.min(x0)), float(np.max(x0))
-    width = max(hi - lo, 1.0)
-    return lo - 3.0 * width, hi + 3.0 * width
-
-
 def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
                        on_progress=None):
     """Simulate the config's particle system.
@@ -140,7 +130,7 @@ def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
     -------
     vfp.particles ParticleSolution
     """
-    from vfp.particles.simulate import simulate
+    from vfp.particles import simulate
 
     p, m = cfg.particles, cfg.model
     n = p.n if n is None else int(n)
@@ -149,7 +139,8 @@ def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
         times = cfg.time.times()
     x0, v0 = initial_particles(cfg, n, seed)
     domain = particle_domain(cfg)
-    grad, interaction = particle_forces(m.potential, m.interaction, *_force_range(cfg, x0, domain))
+    grad, interaction = particle_forces(m.potential, m.interaction,
+                                        *(domain if domain is not None else (None, None)))
     return simulate(x0, v0, grad_potential=grad, interaction=interaction, gamma=m.gamma,
                     temperature=m.temperature, dt=p.dt, snapshots=times, domain=domain,
                     scheme=p.scheme, interaction_method=p.interaction_method,

@@ -294,7 +294,7 @@ def moment_error(x):
 
 def particles_vfp(n, reps=5):
     from vfp.particles.forces import Polynomial
-    from vfp.particles.simulate import simulate
+    from vfp.particles import simulate
     x0 = np.random.default_rng(1).normal(P_M0, P_S0, n)
     best, comp, sol = math.inf, 0.0, None
     for k in range(reps):
