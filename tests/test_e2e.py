@@ -248,3 +248,171 @@ def test_grid_and_particles_receive_the_same_interaction(kernel):
     r = np.linspace(-5, 5, 101)
     np.testing.assert_allclose(problem.interaction(r), cfg.model.interaction.value(r),
                                rtol=1e-14)
+
+
+# ---------------------------------------------------------------------------------------
+# 2. Grid against particles over time, with an interaction whose strength matters
+#
+# V = double well 0.5 (x² − 1)², W = s exp(−x²/(2w²)) with s = 1, w = 0.5, λ = 0.25, start
+# N(0.6, 0.3²): by t = 1 the repulsion raises var x from 0.35 to 0.56 (overdamped) and
+# lowers the mean from 0.67 to 0.52 (grid figures), i.e. by tens of standard errors at
+# N = 5·10⁴, so the interaction, its sign and its scale are all visible in the moments.
+
+E2E_N = 50_000
+E2E_SIGMAS = 5.0          # standard errors allowed for the statistical part
+FLOOR_REPEATS = 16        # i.i.d. N-samples drawn for the spread of the W2 floor
+E2E_STRENGTH, E2E_WIDTH = 1.0, 0.5
+E2E_CASES = {
+    # regime: (grid cells per axis, grid scheme, particle dt, snapshots)
+    "overdamped": (300, "muscl", 2.5e-4, "[0.0, 0.25, 0.5, 1.0]"),
+    "kinetic": (128, "muscl", 5e-4, "[0.0, 0.5, 1.0]"),
+}
+
+
+def _e2e_config(regime, strength=E2E_STRENGTH):
+    cells, scheme, dt, snaps = E2E_CASES[regime]
+    inter = (f'{{ kind = "gaussian", strength = {strength}, width = {E2E_WIDTH} }}'
+             if strength else None)
+    metrics = '["w2_x", "w2_v", "mean", "cov"]' if regime == "kinetic" else \
+        '["w2_x", "mean", "cov"]'
+    return _config(inter, regime, potential='{ kind = "double_well", barrier = 0.5 }',
+                   n=E2E_N, dt=dt, t_end=1.0, snapshots=snaps, seed=7, temperature=0.25,
+                   cells=cells, scheme=scheme,
+                   extra=f"[compare]\nmetrics = {metrics}\nseed = 2\n")
+
+
+def _marginals(cfg, state):
+    """[(axis name, edges, cell averages of the marginal)] of one grid state."""
+    ex, ev = pipeline.grid_edges(cfg)
+    if ev is None:
+        return [("x", ex, np.asarray(state))]
+    rho_x, rho_v = vm.marginals(ex, ev, state)
+    return [("x", ex, rho_x), ("v", ev, rho_v)]
+
+
+def _grid_moments(edges, density):
+    """Mean, variance and fourth central moment of a density uniform inside its cells:
+    with d = c − mean, E(d + U)² = d² + h²/12, E(d + U)⁴ = d⁴ + d²h²/2 + h⁴/80."""
+    h = np.diff(edges)
+    c = 0.5 * (edges[1:] + edges[:-1])
+    p = density * h / np.sum(density * h)
+    mean = p @ c
+    d = c - mean
+    var = p @ (d**2 + h**2 / 12)
+    m4 = p @ (d**4 + d**2 * h**2 / 2 + h**4 / 80)
+    return mean, var, m4
+
+
+def _drift_lipschitz(cfg, states):
+    """L = sup |V″| over the cells holding mass at any snapshot + sup |W″| (+ γ kinetic):
+    the rate of the linearised dynamics, which sets the Euler bias."""
+    ex, _ = pipeline.grid_edges(cfg)
+    c = 0.5 * (ex[1:] + ex[:-1])
+    held = np.zeros(c.size, bool)
+    for state in states:
+        rho = _marginals(cfg, state)[0][2]
+        held |= rho * np.diff(ex) > 1e-9
+    x = c[held]
+    v2 = np.abs(np.gradient(cfg.model.potential.grad(x), x)).max()
+    w2 = 0.0
+    if cfg.model.interaction is not None:
+        r = np.linspace(-1, 1, 2001) * (ex[-1] - ex[0])
+        w2 = np.abs(np.gradient(cfg.model.interaction.grad(r), r)).max()
+    return v2 + w2 + (cfg.model.gamma if cfg.model.kinetic else 0.0)
+
+
+def _standardised_gaps(cfg, compare, states, lipschitz):
+    """|particles − grid| / tolerance of every mean and variance at every snapshot.
+
+    Tolerance = 5 standard errors of an i.i.d. N-sample of the grid density
+    (√(var/N) for the mean, √((m₄ − var²)/N) for the variance) plus a deterministic
+    allowance: the Euler bias, O(dt), bounded with the linearised (Ornstein–Uhlenbeck)
+    estimate — for a drift of rate a Euler's variance is too large by a relative a·dt/2
+    and its mean lags by at most a·dt·|m| — doubled and taken with the largest rate L,
+    so L·dt·var and L·dt·(|mean| + sd); for the variance also the h²/6 by which the cell
+    averages, read as uniform inside cells, exceed the variance of the law they average.
+
+    Returns
+    -------
+    dict of str → ndarray, shape (n_snapshots,)
+        ``mean_x``, ``var_x`` (and ``mean_v``, ``var_v``) ratios; ≤ 1 means agreement.
+    w2_allowance : dict of str → ndarray
+        The same deterministic allowance in W2 terms, √(δmean² + (δvar/(2 sd))²).
+    """
+    n, dt = cfg.particles.n, cfg.particles.dt
+    ratios, w2_allowance = {}, {}
+    for k, state in enumerate(states):
+        for name, edges, rho in _marginals(cfg, state):
+            mean, var, m4 = _grid_moments(edges, rho)
+            h = np.diff(edges).max()
+            allow_mean = lipschitz * dt * (abs(mean) + np.sqrt(var))
+            allow_var = lipschitz * dt * var + h * h / 6
+            tol_mean = E2E_SIGMAS * np.sqrt(var / n) + allow_mean
+            tol_var = E2E_SIGMAS * np.sqrt((m4 - var**2) / n) + allow_var
+            for key, gap, tol in ((f"mean_{name}", compare[f"mean_{name}"][k] - mean,
+                                   tol_mean),
+                                  (f"var_{name}", compare[f"var_{name}"][k] - var,
+                                   tol_var)):
+                ratios.setdefault(key, np.zeros(len(states)))[k] = abs(gap) / tol
+            w2_allowance.setdefault(f"w2_{name}", np.zeros(len(states)))[k] = np.hypot(
+                allow_mean, allow_var / (2 * np.sqrt(var)))
+    return ratios, w2_allowance
+
+
+def _w2_floor_limit(cfg, states, allowance, seed=11):
+    """Upper limit of W2² for N particles distributed like the grid density: mean + 5 sd
+    of W2² over FLOOR_REPEATS independent N-samples, plus the squared allowance."""
+    rng = np.random.default_rng(seed)
+    limits = {}
+    for k, state in enumerate(states):
+        for name, edges, rho in _marginals(cfg, state):
+            sq = [vm.w2_1d_grid(vm.sample_grid(edges, None, rho, cfg.particles.n, rng), edges,
+                                rho, squared=True) for _ in range(FLOOR_REPEATS)]
+            limits.setdefault(f"w2_{name}", np.zeros(len(states)))[k] = (
+                np.mean(sq) + E2E_SIGMAS * np.std(sq, ddof=1) + allowance[f"w2_{name}"][k]**2)
+    return limits
+
+
+def _compare_other_particles(cfg, other, states):
+    """The run's comparison of the grid ``states`` with the particles of config ``other``
+    (same seed and initial draw), by the same :func:`vfp.pipeline.compare_states`."""
+    ex, ev = pipeline.grid_edges(cfg)
+    rows = []
+
+    def keep(k, t, x, v):
+        rows.append(pipeline.compare_states(np.array(x), None if v is None else np.array(v),
+                                            ex, ev, states[k], cfg.compare, k))
+
+    assert pipeline.simulate_particles(other, on_snapshot=keep).success
+    return {key: np.array([row[key] for row in rows]) for key in rows[0]}
+
+
+@pytest.mark.parametrize("regime", ["overdamped", "kinetic"])
+def test_grid_against_particles_with_gaussian_repulsion(regime):
+    cfg = _e2e_config(regime)
+    result = vfp.run(cfg, write=False, progress=False)
+    assert result.success, result.message
+    assert result.particles.interaction_method == "mesh"
+    states = result.grid.states
+    lipschitz = _drift_lipschitz(cfg, states)
+    ratios, allowance = _standardised_gaps(cfg, result.compare, states, lipschitz)
+    for key, r in ratios.items():
+        assert np.all(r <= 1.0), (key, r)
+    limits = _w2_floor_limit(cfg, states, allowance)
+    for key, limit in limits.items():
+        w2sq = result.compare[key] ** 2
+        assert np.all(w2sq <= limit), (key, w2sq, limit)
+        # the run's own floor is one draw of the same spread
+        assert np.all(result.compare[f"{key}_floor"] ** 2 <= limit), key
+
+    # The same comparison detects a wrong interaction on the particle side alone:
+    # switched off (overdamped) or twice as strong (kinetic).
+    other = _e2e_config(regime, strength=0.0 if regime == "overdamped" else 2 * E2E_STRENGTH)
+    wrong = _compare_other_particles(cfg, other, states)
+    wrong_ratios, _ = _standardised_gaps(cfg, wrong, states, lipschitz)
+    assert wrong_ratios["var_x"][-1] > 3.0, wrong_ratios["var_x"]
+    assert wrong["w2_x"][-1] ** 2 > 10 * limits["w2_x"][-1]
+    # and the control itself reproduces the run when nothing is changed
+    same = _compare_other_particles(cfg, cfg, states)
+    for key in ratios:
+        np.testing.assert_allclose(same[key], result.compare[key], rtol=1e-12)
