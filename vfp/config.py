@@ -632,6 +632,11 @@ def _check_grid(g: GridConfig, kinetic, check_cfl=True):
         if g.v is None:
             raise ConfigError("grid.v", "missing (required)")
         _check_axis(g.v, "grid.v")
+        if g.v.min != -g.v.max:
+            # specular x-walls send the mass leaving at v into the cell of −v
+            raise ConfigError("grid.v", f"must be symmetric about 0, min = −max (got min = "
+                                        f"{g.v.min:g}, max = {g.v.max:g}): the x-walls "
+                                        "reflect velocities specularly")
     elif g.v is not None:
         raise ConfigError("grid.v", "only for regime = \"kinetic\"")
     schemes = grid_schemes()
