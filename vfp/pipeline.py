@@ -21,7 +21,7 @@ import numpy as np
 
 from .model import axis, grid_problem, particle_forces
 
-__all__ = ["BOUNDARY_MASS_WARNING", "solve_grid", "particle_domain", "initial_particles",
+__all__ = ["BOUNDARY_MASS_WARNING", "boundary_warning", "solve_grid", "particle_domain", "initial_particles",
            "simulate_particles", "compare_keys", "compare_states", "grid_edges"]
 
 #: fraction of the mass at the edge of the domain above which a run warns
@@ -70,6 +70,23 @@ def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, on_diagno
                      on_progress=on_progress, on_diagnostics=on_diagnostics,
                      check_cfl=check_cfl, dt=g.dt)
     return solution, problem, outside
+
+
+def boundary_warning(max_boundary_mass, kinetic):
+    """The warning for mass in the outermost cells of the grid, or None below
+    :data:`BOUNDARY_MASS_WARNING`. What it means depends on the boundary: the kinetic
+    x-ends are specular walls (mass there bounces, as the particles do), the v-ends and
+    the overdamped ends are zero-flux boundaries that truncate the law."""
+    if not max_boundary_mass > BOUNDARY_MASS_WARNING:
+        return None
+    head = f"grid: the outermost cells held up to {max_boundary_mass:.2e} of the mass"
+    if kinetic:
+        return (head + ": mass reached the reflecting x-walls, where it bounces as the "
+                "particles do, or the ends of the velocity grid, which truncate it; widen "
+                "grid.v if the v-ends hold mass, and grid.x if the walls are not part of "
+                "the model")
+    return (head + ": the domain's zero-flux ends hold it back, as reflecting walls do "
+            "for the particles; widen grid.x if the walls are not part of the model")
 
 
 def grid_edges(cfg):

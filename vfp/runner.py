@@ -168,10 +168,9 @@ def _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl):
     result.timings["grid_compile"] = sol.compile_time
     result.timings["grid_solve"] = sol.solve_time
     result.timings["grid_steps"] = sol.n_steps
-    if sol.max_boundary_mass > BOUNDARY_MASS_WARNING:
-        result.warnings.append(
-            f"grid: the outermost cells held up to {sol.max_boundary_mass:.2e} of the mass "
-            f"(> {BOUNDARY_MASS_WARNING:g}): the domain is too small for this run")
+    warning = pipeline.boundary_warning(sol.max_boundary_mass, cfg.model.kinetic)
+    if warning:
+        result.warnings.append(warning)
     if sol.status != 0:
         result.status, result.success = -1, False
         result.message = f"grid solver: {sol.message}"

@@ -721,10 +721,9 @@ def _run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, client=None,
         start = time.perf_counter()
         states, x_edges, v_edges, diagnostics, info = solve_grid_states(cfg, times)
         timings["grid"] = time.perf_counter() - start
-        if info["max_boundary_mass"] > 1e-6:
-            result_warnings.append(f"grid: the outermost cells held up to "
-                                   f"{info['max_boundary_mass']:.2e} of the mass: the "
-                                   "domain is too small")
+        warning = pipeline.boundary_warning(info["max_boundary_mass"], kinetic)
+        if warning:
+            result_warnings.append(warning)
         grid = {"x_edges": x_edges, "v_edges": v_edges, "states": states,
                 "diagnostics": diagnostics}
 
