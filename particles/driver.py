@@ -530,7 +530,12 @@ def _baoab_last(x, v, F, h, force, field):
         v[i] = v[i] - half * f
 
 
-@njit(cache=True)
+# parallel=True on the functions that call the threaded interaction set-up
+# (prepare_interaction), though they have no prange of their own: Numba's on-disk cache can
+# store a *serial* caller of a parallel function with a dangling link to the callee's
+# threaded kernel, and loading it crashes (numba/numba#8578; reproduced here after a test
+# session had filled the cache with several force forms). Their loops stay serial.
+@njit(cache=True, parallel=True)
 def _advance_euler(x, v, kinetic, n_steps, dt, dt_last, step0, key, gamma, lam, force, lo,
                    hi, plan):
     """Euler with interaction: ``n_steps`` steps of ``dt`` (the last ``dt_last``); time loop
@@ -548,7 +553,7 @@ def _advance_euler(x, v, kinetic, n_steps, dt, dt_last, step0, key, gamma, lam, 
     return np.array([c_lo, c_hi], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _advance_baoab(x, v, F, n_steps, dt, dt_last, step0, key, gamma, lam, force, lo, hi,
                    plan):
     """BAOAB with interaction (see :func:`_advance_euler`); ``F`` holds the total force at
@@ -565,7 +570,7 @@ def _advance_baoab(x, v, F, n_steps, dt, dt_last, step0, key, gamma, lam, force,
     return np.array([c_lo, c_hi], dtype=np.int64)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _initial_force(x, F, force, plan):
     """F = V'(x) + interaction at the current positions (BAOAB's first B). Serial: it
     runs once per call, and a parallel kernel would cost a compilation."""
