@@ -63,10 +63,12 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit, prange
+from numba.core.errors import NumbaPerformanceWarning
 
 from .forces import as_force
 from .interaction import (METHOD_MESH, METHOD_NAMES, METHOD_NONE, MeshPlan, as_interaction,
@@ -775,9 +777,14 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
     vw = vv[:m_w].copy()
     Fw = F[:m_w].copy()
     plan_w = make_plan(m_w)
-    init_force(xw, Fw, plan_w)
-    advance(xw, vw, Fw, plan_w, 1, min(dt, 1e-12), min(dt, 1e-12), 0)
-    _count_nonfinite(xw)
+    with warnings.catch_warnings():
+        # the set-up callers are parallel=True without a prange of their own (see
+        # _advance_euler): Numba's "no transformation for parallel execution" is expected
+        warnings.filterwarnings("ignore", category=NumbaPerformanceWarning,
+                                message=".*no transformation for parallel execution")
+        init_force(xw, Fw, plan_w)
+        advance(xw, vw, Fw, plan_w, 1, min(dt, 1e-12), min(dt, 1e-12), 0)
+        _count_nonfinite(xw)
     compile_time = time.perf_counter() - tc
 
     ts = time.perf_counter()
