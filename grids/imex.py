@@ -216,10 +216,11 @@ def imex_step_numpy(problem, f, dt):
     """One Strang step ``C(Δt/2) ∘ T(Δt) ∘ C(Δt/2)`` with NumPy: dense C, the reference
     MUSCL right-hand side of :mod:`grids.reference` (v-terms off) for T, and the
     interaction by a direct sum. Returns ``(f_new, rows_fell_back)``."""
+    from .grid import symmetric_centres
     from .reference import kinetic_force, kinetic_rhs
     x, v = problem.x, problem.v
     g, lam = problem.gamma, problem.temperature
-    vc, vf = v.centres, v.edges
+    vc, vf = symmetric_centres(v), v.edges
     zero = np.zeros(x.cells)
     f1, n1 = collide_numpy(f, kinetic_force(problem, f), vc, g, lam, v.h, 0.5 * dt)
     s1 = f1 + dt * kinetic_rhs(f1, "muscl", vc, vf, zero, 0.0, 0.0, x.h, v.h)

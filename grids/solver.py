@@ -13,10 +13,12 @@ Conservative finite volumes on cell averages with no-flux outer faces (see
 current state,
 
     Δt = c / (max|v|/hx + max|a|/hv + 2γλ/hv²)      (kinetic, a = γ v_face + G)
-    Δt = c / (max|a|/h + 2λ/h²)                      (overdamped, a = V' + W' * ρ at faces)
+    Δt = c / (max_i out_i/h + 2λ/h²)                 (overdamped, a = V' + W' * ρ at faces,
+         out_i = max(−a_{i+1/2}, 0) + max(a_{i−1/2}, 0))
 
-(max|v| over the v-centres, max|a| over the interior faces, the only ones that carry a
-flux) and shortened to land exactly on every snapshot. The time loop is compiled (Numba): one
+(max|v| over the v-centres, max|a| and out_i over the interior faces, the only ones that
+carry a flux; each denominator bounds every cell's total outflow rate, see
+:mod:`grids.explicit`) and shortened to land exactly on every snapshot. The time loop is compiled (Numba): one
 call advances many steps.
 """
 
@@ -89,6 +91,15 @@ class KineticProblem:
         Vectorised V(x) and V'(x).
     interaction, grad_interaction : callable or None
         Vectorised even W(y) and odd W'(y); both or neither.
+
+    Raises
+    ------
+    ValueError
+        If the v-axis is not symmetric about 0 (``v.lo == −v.hi`` within round-off,
+        relative 1e-12). The x-ends are specular walls, as for the particles: mass leaving
+        through a wall at velocity v re-enters the wall cell at −v, which needs the
+        velocity cells in mirror pairs (conservative and positive only then). The v-ends
+        are zero-flux faces.
     """
 
     x: Axis
@@ -103,6 +114,12 @@ class KineticProblem:
     def __post_init__(self):
         if not isinstance(self.x, Axis) or not isinstance(self.v, Axis):
             raise TypeError("KineticProblem: x and v must be grids.grid.Axis")
+        lo, hi = self.v.lo, self.v.hi
+        if abs(lo + hi) > 1e-12 * max(abs(lo), abs(hi)):
+            raise ValueError(
+                f"KineticProblem: the v-axis must be symmetric about 0 (v.lo == -v.hi), got "
+                f"[{lo:g}, {hi:g}]: the x-walls reflect specularly (v -> -v), which pairs "
+                f"each velocity cell with its mirror")
         self.gamma = _positive("gamma", self.gamma)
         self.temperature = _positive("temperature", self.temperature)
         _check_pair(self)
