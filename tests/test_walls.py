@@ -198,8 +198,8 @@ def test_gibbs_state_nearly_stationary_with_walls():
     assert rel < 4 * x.h ** 2, rel
 
 
-@pytest.mark.slow
 def test_wall_case_against_particles():
+    # ~5 s with the particle kernels cached (the particle tests compile the same ones)
     # issue 11 item 1: γ = 0.2, λ = 0.1, V = ω²x²/2 (ω = 0.1), start N((4.5, 1.5), 0.3²),
     # x in [−6, 6], v in [−4, 4]; muscl 96 × 64 against 2·10⁵ BAOAB particles at t = 2
     from vfp.particles import Polynomial, simulate
