@@ -209,7 +209,13 @@ class GridSolution:
     compile_time, solve_time : float
         Seconds spent compiling/loading the kernels and advancing the solution.
     max_boundary_mass : float
-        Largest sampled fraction of the mass in the outermost ring of cells.
+        Largest sampled fraction of the mass in the outermost ring of cells (the mass at
+        the walls, diagnostics key ``boundary_mass``). Overdamped: the two end cells, next
+        to zero-flux faces. Kinetic: the first and last x-rows and the first and last
+        v-columns. The x-ends are specular walls, as for the particles, so mass in the
+        x-end rows is a legitimate part of a run in a box (it reflects there); mass in
+        the v-end columns means the velocity grid is too short (its faces carry no flux,
+        truncating the Maxwellian tails).
     """
 
     status: int
@@ -487,8 +493,12 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         if cls.counts:
             message += f" ({int(counters[0])} {cls.counts} blended with backward Euler)"
         if max_bm > BOUNDARY_WARN:
-            message += (f"; warning: up to {max_bm:.2e} of the mass sat in the outermost cells,"
-                        f" the domain may be too small")
+            if regime == "kinetic":
+                message += (f"; note: up to {max_bm:.2e} of the mass sat in the outermost "
+                            f"cells (x-walls reflect it; v-ends truncate the velocity grid)")
+            else:
+                message += (f"; warning: up to {max_bm:.2e} of the mass sat in the outermost "
+                            f"cells, the domain may be too small")
     return GridSolution(status=status, message=message, success=status == 0, scheme=cls.name,
                         cfl=cfl, t=np.asarray(times, dtype=float), states=states,
                         diagnostics=diagnostics, n_steps=step, compile_time=compile_time,
