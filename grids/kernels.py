@@ -127,21 +127,32 @@ def kin_update_upwind(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowm
 
 
 @njit(cache=True)
+def _x_row(src, k):
+    """Row k of ``src`` (shape (nx, nv)), or beyond a specular x-wall its mirror ghost:
+    row −1−k (k < 0) or 2nx−1−k (k ≥ nx) reversed in v, ``g[j] = src[., nv−1−j]``
+    (a copy; only the two rows next to each wall need one)."""
+    nx, nv = src.shape
+    if k >= 0 and k < nx:
+        return src[k]
+    kk = -1 - k if k < 0 else 2 * nx - 1 - k
+    g = np.empty(nv)
+    for j in range(nv):
+        g[j] = src[kk, nv - 1 - j]
+    return g
+
+
+@njit(cache=True)
 def _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum,
                            rowmin, rowmax):
     """Body of :func:`kin_update_muscl` for one row ``i``."""
     nx, nv = src.shape
     beta = 1.0 - alpha
-    im2 = max(i - 2, 0)
-    im = max(i - 1, 0)
-    ip = min(i + 1, nx - 1)
-    ip2 = min(i + 2, nx - 1)
     gi = G[i]
     f = src[i]
-    fm = src[im]
-    fm2 = src[im2]
-    fp = src[ip]
-    fp2 = src[ip2]
+    fm = _x_row(src, i - 1)
+    fm2 = _x_row(src, i - 2)
+    fp = _x_row(src, i + 1)
+    fp2 = _x_row(src, i + 2)
     b = base[i]
     o = out[i]
     sv = np.empty(nv)
@@ -158,22 +169,16 @@ def _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff,
         ur = f[j + 1] - 0.5 * sv[j + 1]
         up = ul if a < 0.0 else ur
         J[j + 1] = -a * up - diff * (f[j + 1] - f[j])
-    # specular walls: the inflow face value at v_j is the outflow face value of the wall
-    # cell at −v_j (column nv−1−j); an end cell's slope is 0, so that value is f itself
+    # rows beyond a wall are mirror ghosts (_x_row): the inflow face value at v_j is then
+    # exactly the outflow face value at −v_j (mc(c, b, a) = −mc(a, b, c) bit for bit)
     for j in range(j0):
-        if i < nx - 1:
-            fpf = fp[j] - 0.5 * mc_slope(f[j], fp[j], fp2[j])
-        else:
-            fpf = f[nv - 1 - j]
+        fpf = fp[j] - 0.5 * mc_slope(f[j], fp[j], fp2[j])
         fmf = f[j] - 0.5 * mc_slope(fm[j], f[j], fp[j])
         o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (fpf - fmf))
                                       - lv * (J[j + 1] - J[j]))
     for j in range(j0, nv):
         fpf = f[j] + 0.5 * mc_slope(fm[j], f[j], fp[j])
-        if i > 0:
-            fmf = fm[j] + 0.5 * mc_slope(fm2[j], fm[j], f[j])
-        else:
-            fmf = f[nv - 1 - j]
+        fmf = fm[j] + 0.5 * mc_slope(fm2[j], fm[j], f[j])
         o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (fpf - fmf))
                                       - lv * (J[j + 1] - J[j]))
     s = 0.0
@@ -195,10 +200,11 @@ def kin_update_muscl(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
     """MUSCL stage ``out = alpha base + (1 − alpha)(src + dt L(src))`` (MC limiter).
 
     x-faces: for v_j > 0 the face value at i+1/2 is ``f_i + s_i/2``, for v_j ≤ 0 it is
-    ``f_{i+1} − s_{i+1}/2``, with x-slopes ``s_i = mc(f_{i−1}, f_i, f_{i+1})`` (indices
-    clamped, so the slope of an end cell is 0). At the x-walls (specular reflection) the
-    outflow face value of an end cell is the cell value and the inflow at v_j is the
-    outflow at −v_j (column nv−1−j) of the same cell. v-faces likewise with the v-slopes and the
+    ``f_{i+1} − s_{i+1}/2``, with x-slopes ``s_i = mc(f_{i−1}, f_i, f_{i+1})``. Specular
+    x-walls: two ghost rows beyond each wall mirror the two end rows in v
+    (``f_{−1−k, j} = f_{k, nv−1−j}``), so the end cells keep second-order slopes and the
+    inflow through a wall at v_j equals, bit for bit, the outflow at −v_j. Face values
+    stay in ``[0, 2 f_i]`` on the outflow side (the ghosts are ≥ 0 too). v-faces likewise with the v-slopes and the
     sign of −a. Each row works in three vectorisable passes (v-slopes, v-fluxes, update)
     with two row-sized scratch arrays.
 

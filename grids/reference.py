@@ -37,9 +37,9 @@ def _slopes(f, axis, muscl):
 def kinetic_rhs(f, scheme, vc, vf, G, gamma, lam, hx, hv):
     """L(f), shape (nx, nv): minus the divergence of the x- and v-fluxes.
 
-    No flux through the outer v-faces; specular x-walls: the flux through a wall at v_j
-    is minus the flux at −v_j (column nv−1−j), whose outflow face value is the end cell's
-    reconstruction (slope 0 there, the slopes being clamped).
+    No flux through the outer v-faces (v-slopes clamped, 0 in the end columns); specular
+    x-walls: two ghost rows beyond each wall mirror the end rows in v,
+    ``f_{−1−k, j} = f_{k, nv−1−j}``, and the x-fluxes are upwind on every face.
 
     Parameters
     ----------
@@ -49,15 +49,12 @@ def kinetic_rhs(f, scheme, vc, vf, G, gamma, lam, hx, hv):
     """
     muscl = scheme == "muscl"
     nx, nv = f.shape
-    sx = _slopes(f, 0, muscl)
-    left = f[:-1] + 0.5 * sx[:-1]
-    right = f[1:] - 0.5 * sx[1:]
-    Fx = np.zeros((nx + 1, nv))
-    Fx[1:-1] = vc[None, :] * np.where(vc[None, :] > 0.0, left, right)
-    out_lo = f[0] - 0.5 * sx[0]                   # outflow face values at the walls
-    out_hi = f[-1] + 0.5 * sx[-1]
-    Fx[0] = vc * np.where(vc > 0.0, out_lo[::-1], out_lo)
-    Fx[-1] = vc * np.where(vc < 0.0, out_hi[::-1], out_hi)
+    g = np.concatenate([f[1::-1, ::-1], f, f[:-3:-1, ::-1]], axis=0)   # rows −2 … nx+1
+    sx = mc_slope(g[:-2], g[1:-1], g[2:]) if muscl else np.zeros((nx + 2, nv))
+    c = g[1:-1]                                                      # rows −1 … nx
+    left = c[:-1] + 0.5 * sx[:-1]
+    right = c[1:] - 0.5 * sx[1:]
+    Fx = vc[None, :] * np.where(vc[None, :] > 0.0, left, right)      # faces −1/2 … nx−1/2
     sv = _slopes(f, 1, muscl)
     a = gamma * vf[None, 1:-1] + G[:, None]
     ul = f[:, :-1] + 0.5 * sv[:, :-1]
