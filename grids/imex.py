@@ -20,7 +20,7 @@ Strang splitting of one step Δt into
   during C: the split step is linear in f.
 * **T** (x-transport, Δt): ``∂t f + v ∂x f = 0`` with MC-limited MUSCL fluxes and
   Heun's method (the kernels of the ``muscl`` scheme with the v-terms switched off),
-  no flux through the outer x-faces.
+  specular x-walls (mass leaving at v re-enters the wall cell at −v).
 
     f^{n+1} = C_{Δt/2}[G(ρ^{n+1})] ∘ T_Δt ∘ C_{Δt/2}[G(ρ^n)] f^n
 

@@ -8,8 +8,10 @@ Overdamped (``OverdampedProblem``), unknown ρ(t, x)::
 
     ∂t ρ = ∂x((V' + W' * ρ) ρ) + λ ∂x² ρ
 
-Conservative finite volumes on cell averages with no-flux outer faces (see
-:mod:`grids.kernels` for the fluxes); explicit time steps chosen every step from the
+Conservative finite volumes on cell averages (see :mod:`grids.kernels` for the fluxes):
+no flux through the overdamped ends and the kinetic v-ends; the kinetic x-ends are
+specular walls, as for the particles (mass leaving at velocity v re-enters the wall cell
+at −v, which needs a v-axis symmetric about 0); explicit time steps chosen every step from the
 current state,
 
     Δt = c / (max|v|/hx + max|a|/hv + 2γλ/hv²)      (kinetic, a = γ v_face + G)
