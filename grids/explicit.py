@@ -12,7 +12,9 @@ through one face only (the right one if v_j > 0, the left one if v_j < 0; a refl
 wall face included), rate |v_j|/hx; in v the drift a = γ v_{j+1/2} + G_i increases with
 j, so a cell never has a > 0 on its lower face (outflow downwards) together with a < 0 on
 its upper face (outflow upwards): at most one v-face is a drift outflow face, rate
-≤ max|a|/hv; the diffusion takes at most 2γλ/hv² through both v-faces. Overdamped: where
+≤ max|a|/hv; the diffusion takes at most 2γλ/hv² through both v-faces. The specular x-walls
+add only inflow (the mass leaving a wall cell at v_j re-enters it at −v_j, the outflow
+itself being counted in |v_j|/hx), so the kinetic rule is unchanged by them. Overdamped: where
 the drift diverges (a_{i−1/2} > 0 > a_{i+1/2}, a hilltop or a repulsive interaction) a
 cell flows out through both faces, hence ``out_i`` (:func:`grids.kernels.od_max_outflow`);
 max|a| alone would allow Δt·(outflow) up to 2c and negative densities. The fluxes are the
