@@ -196,7 +196,8 @@ def test_gibbs_state_nearly_stationary_with_walls():
     sol = solve(p, f0, [2.0], scheme="sg_imex")
     assert sol.success, sol.message
     rel = np.abs(sol.states[-1] - f0).sum() / f0.sum()
-    assert rel < 4 * x.h ** 2, rel
+    # measured 3.3e-3 (muscl: 4.2e-3); hx² = 0.0156; zero-flux walls: > 0.06
+    assert rel < x.h ** 2, rel
 
 
 def test_wall_case_against_particles():
