@@ -1,12 +1,24 @@
 """The explicit schemes ``upwind`` (forward Euler) and ``muscl`` (SSP-RK2), both regimes.
 
-Step rule, chosen every step from the current state (see :mod:`grids.solver`)::
+Step rule, chosen every step from the current state (see :mod:`grids.solver`), so that
+no cell loses more than the fraction c (upwind) or 2c (each MUSCL stage) of its mass::
 
     Δt = c / (max|v|/hx + max|a|/hv + 2γλ/hv²)      kinetic, a = γ v_face + G
-    Δt = c / (max|a|/h + 2λ/h²)                      overdamped, a = V' + W' * ρ at faces
+    Δt = c / (max_i out_i/h + 2λ/h²)                 overdamped, a = V' + W' * ρ at faces
+    out_i = max(−a_{i+1/2}, 0) + max(a_{i−1/2}, 0)   (interior faces only)
 
-with max|a| over the interior faces (the only ones that carry a flux). The fluxes are
-the kernels of :mod:`grids.kernels`.
+Both are bounds on each cell's *total* outflow rate. Kinetic: in x a cell flows out
+through one face only (the right one if v_j > 0, the left one if v_j < 0; a reflecting
+wall face included), rate |v_j|/hx; in v the drift a = γ v_{j+1/2} + G_i increases with
+j, so a cell never has a > 0 on its lower face (outflow downwards) together with a < 0 on
+its upper face (outflow upwards): at most one v-face is a drift outflow face, rate
+≤ max|a|/hv; the diffusion takes at most 2γλ/hv² through both v-faces. The specular x-walls
+add only inflow (the mass leaving a wall cell at v_j re-enters it at −v_j, the outflow
+itself being counted in |v_j|/hx), so the kinetic rule is unchanged by them. Overdamped: where
+the drift diverges (a_{i−1/2} > 0 > a_{i+1/2}, a hilltop or a repulsive interaction) a
+cell flows out through both faces, hence ``out_i`` (:func:`grids.kernels.od_max_outflow`);
+max|a| alone would allow Δt·(outflow) up to 2c and negative densities. The fluxes are the
+kernels of :mod:`grids.kernels`.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from numba import njit
 
 from .driver import threaded
 from .kernels import (kin_amax, kin_force, kin_update_muscl, kin_update_upwind, kinetic_work,
-                      od_face_drift, od_update, overdamped_work)
+                      od_face_drift, od_max_outflow, od_update, overdamped_work)
 from .scheme import Scheme
 
 __all__ = ["Upwind", "MUSCL"]
@@ -117,13 +129,13 @@ def overdamped_setup(r, p):
 
 @njit(cache=True)
 def overdamped_rule(r, p, work, cfl, dt_fixed):
-    """Δt = cfl / (max|a|/h + 2λ/h²) with the face drift of ``r`` (left in
-    ``work.aface``; max|a| in ``work.sc[0]``)."""
-    amax = od_face_drift(r, p.h, p.Vpf, p.khat, p.tw, p.rev, work.wc, work.conv,
-                         work.aface)
-    work.sc[0] = amax
+    """Δt = cfl / (max_i out_i/h + 2λ/h²), out_i = max(−a_{i+1/2}, 0) + max(a_{i−1/2}, 0),
+    with the face drift of ``r`` (left in ``work.aface``; max_i out_i in ``work.sc[0]``)."""
+    od_face_drift(r, p.h, p.Vpf, p.khat, p.tw, p.rev, work.wc, work.conv, work.aface)
+    out = od_max_outflow(work.aface, r.size)
+    work.sc[0] = out
     diff = p.lam / p.h
-    return cfl / (amax / p.h + 2.0 * diff / p.h)
+    return cfl / (out / p.h + 2.0 * diff / p.h)
 
 
 @threaded(parallel=False)
@@ -137,12 +149,12 @@ def overdamped_step_upwind(cur, nxt, p, work, dt, land, cfl, counters):
 @threaded(parallel=False)
 def overdamped_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
     """One Heun MUSCL step, result in ``cur``; the same stage-2 guard as
-    :func:`kinetic_step_muscl`: 2Δt(max|a|/h + λ/h²) ≤ 1 for the recomputed drift."""
+    :func:`kinetic_step_muscl`: 2Δt(max_i out_i/h + λ/h²) ≤ 1 for the recomputed drift."""
     h = p.h
     diff = p.lam / h
     aface = work.aface
     a0 = work.a0
-    amax = work.sc[0]
+    out = work.sc[0]
     n = cur.size
     for k in range(n):
         a0[k] = aface[k]
@@ -150,14 +162,14 @@ def overdamped_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
     for attempt in range(8):
         ldt = dt / h
         od_update(True, cur, cur, nxt, 0.0, aface, diff, ldt, work.psum, work.pmin, work.pmax)
-        amax2 = od_face_drift(nxt, h, p.Vpf, p.khat, p.tw, p.rev, work.wc,
-                              work.conv, aface)
+        od_face_drift(nxt, h, p.Vpf, p.khat, p.tw, p.rev, work.wc, work.conv, aface)
         if not (p.has_int and cfl <= 0.5):
             break
-        if 2.0 * dt * (amax2 / h + diff / h) <= 1.0:
+        out2 = od_max_outflow(aface, n)
+        if 2.0 * dt * (out2 / h + diff / h) <= 1.0:
             break
-        amax = max(amax, amax2)
-        dt = min(dt, cfl / (amax / h + 2.0 * diff / h))
+        out = max(out, out2)
+        dt = min(dt, cfl / (out / h + 2.0 * diff / h))
         land = False
         for k in range(n):
             aface[k] = a0[k]
@@ -173,9 +185,11 @@ class Upwind(Scheme):
     """First-order upwind fluxes, forward Euler.
 
     Positivity for c ≤ 1: the new value of a cell is ``f (1 − Δt·out) + inflow`` with
-    inflows ≥ 0 and outflow rate ``out ≤ |v_j|/hx + |a|/hv + 2γλ/hv²`` (the drift
-    a = γ v_face + G_i increases with v, so at most one v-face of a cell is an outflow face),
-    and ``Δt·out ≤ c ≤ 1`` by the step rule.
+    inflows ≥ 0 and ``Δt·out ≤ c ≤ 1`` by the step rule, whose denominator bounds each
+    cell's total outflow rate ``out``. Kinetic: ``out ≤ |v_j|/hx + |a|/hv + 2γλ/hv²`` (one
+    x-outflow face per v-cell; the drift a = γ v_face + G_i increases with v, so at most one
+    v-face of a cell is an outflow face). Overdamped:
+    ``out_i = (max(−a_{i+1/2}, 0) + max(a_{i−1/2}, 0))/h + 2λ/h²``, both faces counted.
     """
 
     name = "upwind"
@@ -195,12 +209,17 @@ class MUSCL(Scheme):
 
     Face values ``f_i ± s_i/2`` with the monotonised-central slope
     ``s_i = minmod(2Δ⁻, (Δ⁻ + Δ⁺)/2, 2Δ⁺)`` lie between neighbouring cell averages, hence in
-    ``[0, 2 f_i]`` on the outflow side. Each forward-Euler stage therefore satisfies
-    ``f_new ≥ f (1 − 2Δt(|v|/hx + |a|/hv + γλ/hv²)) ≥ f (1 − 2c) ≥ 0`` for c ≤ 1/2
-    (the diffusion removes at most ``2γλ/hv²·Δt·f``), and Heun's method
+    ``[0, 2 f_i]`` on the outflow side (the face value ``f_i + s_i/2`` with ``s_i > 0``
+    obeys ``s_i ≤ 2(f_i − f_{i−1}) ≤ 2 f_i``). Inflow terms are ≥ 0, so each forward-Euler
+    stage satisfies ``f_new ≥ f (1 − 2Δt(|v|/hx + |a|/hv + γλ/hv²)) ≥ f (1 − 2c) ≥ 0``
+    for c ≤ 1/2 (the diffusion removes at most ``2γλ/hv²·Δt·f``). Overdamped, the
+    advective loss of cell i is at most ``2ρ_i (max(−a_{i+1/2}, 0) + max(a_{i−1/2}, 0))``
+    (both faces where the drift diverges), so ``ρ_new ≥ ρ_i (1 − 2Δt(out_i/h + λ/h²))
+    ≥ ρ_i (1 − 2c)`` with the overdamped rule. Heun's method
     ``f^{n+1} = ½ f^n + ½ (f^(1) + Δt L(f^(1)))`` is a convex combination of such stages.
     The interaction force is recomputed at the second stage. Should the recomputed drift
-    have grown so much that stage 2 would violate ``2Δt(|v|/hx + |a|/hv + γλ/hv²) ≤ 1``,
+    have grown so much that stage 2 would violate ``2Δt(|v|/hx + |a|/hv + γλ/hv²) ≤ 1``
+    (overdamped: ``2Δt(out_i/h + λ/h²) ≤ 1``),
     the step is redone from stage 1 with the step rule applied to the larger drift (only
     for c ≤ 1/2), so the bound holds for both stages whatever the interaction.
     """

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["Axis"]
+__all__ = ["Axis", "symmetric_centres"]
 
 
 class Axis:
@@ -68,3 +68,24 @@ class Axis:
 
     def __hash__(self) -> int:
         return hash((self.lo, self.hi, self.cells))
+
+
+def symmetric_centres(axis):
+    """Cell centres of an axis symmetric about 0, made exactly antisymmetric.
+
+    ``c[j] = ½ (centres[j] − centres[n−1−j])``, so ``c[n−1−j] == −c[j]`` to the last bit
+    (and the middle centre of an odd count is exactly 0); they differ from
+    ``axis.centres`` by round-off. The kinetic x-walls pair the velocity cell j with its
+    mirror n−1−j, and conservation to round-off needs ``v_{n−1−j} = −v_j`` exactly.
+
+    Parameters
+    ----------
+    axis : Axis
+        With ``lo == −hi`` within round-off.
+
+    Returns
+    -------
+    ndarray, shape (axis.cells,)
+    """
+    c = axis.centres
+    return 0.5 * (c - c[::-1])

@@ -20,7 +20,7 @@ Strang splitting of one step Δt into
   during C: the split step is linear in f.
 * **T** (x-transport, Δt): ``∂t f + v ∂x f = 0`` with MC-limited MUSCL fluxes and
   Heun's method (the kernels of the ``muscl`` scheme with the v-terms switched off),
-  no flux through the outer x-faces.
+  specular x-walls (mass leaving at v re-enters the wall cell at −v).
 
     f^{n+1} = C_{Δt/2}[G(ρ^{n+1})] ∘ T_Δt ∘ C_{Δt/2}[G(ρ^n)] f^n
 
@@ -216,10 +216,11 @@ def imex_step_numpy(problem, f, dt):
     """One Strang step ``C(Δt/2) ∘ T(Δt) ∘ C(Δt/2)`` with NumPy: dense C, the reference
     MUSCL right-hand side of :mod:`grids.reference` (v-terms off) for T, and the
     interaction by a direct sum. Returns ``(f_new, rows_fell_back)``."""
+    from .grid import symmetric_centres
     from .reference import kinetic_force, kinetic_rhs
     x, v = problem.x, problem.v
     g, lam = problem.gamma, problem.temperature
-    vc, vf = v.centres, v.edges
+    vc, vf = symmetric_centres(v), v.edges
     zero = np.zeros(x.cells)
     f1, n1 = collide_numpy(f, kinetic_force(problem, f), vc, g, lam, v.h, 0.5 * dt)
     s1 = f1 + dt * kinetic_rhs(f1, "muscl", vc, vf, zero, 0.0, 0.0, x.h, v.h)

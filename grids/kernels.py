@@ -6,12 +6,16 @@ force ``V'(x_i) + (W' * ρ)(x_i)``. One forward-Euler stage computes
 
     L(f)_ij = −(F_{i+1/2,j} − F_{i−1/2,j})/hx − (J_{i,j+1/2} − J_{i,j−1/2})/hv
 
-    F_{i+1/2,j} = v_j f⁻  (upwind on sign v_j),   F = 0 on the outer x-faces,
+    F_{i+1/2,j} = v_j f⁻  (upwind on sign v_j),
+    x-walls (specular): F_{−1/2,j} = −F_{−1/2,j'}, F_{nx−1/2,j} = −F_{nx−1/2,j'}, j' = nv−1−j,
     J_{i,j+1/2} = −a f^{up} − γλ (f_{i,j+1} − f_{ij})/hv,  a = γ v_{j+1/2} + G_i,
                   f^{up} from cell j if −a > 0, from j + 1 otherwise;  J = 0 on outer v-faces.
 
-``upwind`` uses cell values as face values; ``muscl`` uses MC-limited linear
-reconstructions ``f_i ± s_i/2`` (the face value stays between the neighbouring averages, in
+The v-centres are exactly antisymmetric (``vc[j'] = −vc[j]``, see
+:func:`grids.grid.symmetric_centres`), so the mass leaving through a wall at v_j is, to
+the last bit, the mass entering the same wall cell at v_j' = −v_j: a ghost cell beyond
+the wall holding the wall cell's values mirrored in v. ``upwind`` uses cell values as
+face values; ``muscl`` uses MC-limited linear reconstructions ``f_i ± s_i/2`` (the face value stays between the neighbouring averages, in
 particular in ``[0, 2 f_i]``). Overdamped: ρ[i] on ``n`` cells,
 
     J_{i+1/2} = −a_{i+1/2} ρ^{up} − λ (ρ_{i+1} − ρ_i)/h,   ρ^{up} from i if −a > 0.
@@ -69,8 +73,6 @@ def _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, row
     nx, nv = src.shape
     im = i - 1 if i > 0 else 0
     ip = i + 1 if i < nx - 1 else nx - 1
-    cl = 1.0 if i > 0 else 0.0
-    cr = 1.0 if i < nx - 1 else 0.0
     gi = G[i]
     s = 0.0
     mn = np.inf
@@ -79,10 +81,14 @@ def _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, row
     for j in range(nv):
         fij = src[i, j]
         vj = vc[j]
+        # specular walls: the ghost cell beyond a wall is the wall cell at −v (column
+        # nv−1−j), so the inflow at v_j is exactly the outflow at −v_j
         if j < j0:
-            dfx = vj * (cr * src[ip, j] - cl * fij)
+            fr = src[ip, j] if i < nx - 1 else src[i, nv - 1 - j]
+            dfx = vj * (fr - fij)
         else:
-            dfx = vj * (cr * fij - cl * src[im, j])
+            fl = src[im, j] if i > 0 else src[i, nv - 1 - j]
+            dfx = vj * (fij - fl)
         if j < nv - 1:
             a = gamma * vf[j + 1] + gi
             fn = src[i, j + 1]
@@ -102,12 +108,13 @@ def _kin_update_upwind_part(i, src, out, vc, vf, G, j0, gamma, diff, lx, lv, row
 
 @threaded
 def kin_update_upwind(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowmin, rowmax):
-    """One forward-Euler upwind step ``out = src + dt L(src)``.
+    """One forward-Euler upwind step ``out = src + dt L(src)``, specular x-walls.
 
     Parameters
     ----------
     src, out : float64 arrays, shape (nx, nv)
-    vc : shape (nv,) v-centres (increasing);  vf : shape (nv + 1,) v-edges
+    vc : shape (nv,) v-centres (increasing, exactly antisymmetric)
+    vf : shape (nv + 1,) v-edges
     G : shape (nx,) force at x-centres
     j0 : int, number of columns with ``vc <= 0`` (they upwind from the right in x)
     gamma : float;  diff : γλ/hv;  lx, lv : dt/hx, dt/hv
@@ -120,23 +127,32 @@ def kin_update_upwind(src, out, vc, vf, G, j0, gamma, diff, lx, lv, rowsum, rowm
 
 
 @njit(cache=True)
+def _x_row(src, k):
+    """Row k of ``src`` (shape (nx, nv)), or beyond a specular x-wall its mirror ghost:
+    row −1−k (k < 0) or 2nx−1−k (k ≥ nx) reversed in v, ``g[j] = src[., nv−1−j]``
+    (a copy; only the two rows next to each wall need one)."""
+    nx, nv = src.shape
+    if k >= 0 and k < nx:
+        return src[k]
+    kk = -1 - k if k < 0 else 2 * nx - 1 - k
+    g = np.empty(nv)
+    for j in range(nv):
+        g[j] = src[kk, nv - 1 - j]
+    return g
+
+
+@njit(cache=True)
 def _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv, rowsum,
                            rowmin, rowmax):
     """Body of :func:`kin_update_muscl` for one row ``i``."""
     nx, nv = src.shape
     beta = 1.0 - alpha
-    im2 = max(i - 2, 0)
-    im = max(i - 1, 0)
-    ip = min(i + 1, nx - 1)
-    ip2 = min(i + 2, nx - 1)
-    cl = 1.0 if i > 0 else 0.0
-    cr = 1.0 if i < nx - 1 else 0.0
     gi = G[i]
     f = src[i]
-    fm = src[im]
-    fm2 = src[im2]
-    fp = src[ip]
-    fp2 = src[ip2]
+    fm = _x_row(src, i - 1)
+    fm2 = _x_row(src, i - 2)
+    fp = _x_row(src, i + 1)
+    fp2 = _x_row(src, i + 2)
     b = base[i]
     o = out[i]
     sv = np.empty(nv)
@@ -153,15 +169,17 @@ def _kin_update_muscl_part(i, src, base, out, alpha, vc, vf, G, j0, gamma, diff,
         ur = f[j + 1] - 0.5 * sv[j + 1]
         up = ul if a < 0.0 else ur
         J[j + 1] = -a * up - diff * (f[j + 1] - f[j])
+    # rows beyond a wall are mirror ghosts (_x_row): the inflow face value at v_j is then
+    # exactly the outflow face value at −v_j (mc(c, b, a) = −mc(a, b, c) bit for bit)
     for j in range(j0):
         fpf = fp[j] - 0.5 * mc_slope(f[j], fp[j], fp2[j])
         fmf = f[j] - 0.5 * mc_slope(fm[j], f[j], fp[j])
-        o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (cr * fpf - cl * fmf))
+        o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (fpf - fmf))
                                       - lv * (J[j + 1] - J[j]))
     for j in range(j0, nv):
         fpf = f[j] + 0.5 * mc_slope(fm[j], f[j], fp[j])
         fmf = fm[j] + 0.5 * mc_slope(fm2[j], fm[j], f[j])
-        o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (cr * fpf - cl * fmf))
+        o[j] = alpha * b[j] + beta * (f[j] - lx * (vc[j] * (fpf - fmf))
                                       - lv * (J[j + 1] - J[j]))
     s = 0.0
     mn = np.inf
@@ -182,8 +200,11 @@ def kin_update_muscl(src, base, out, alpha, vc, vf, G, j0, gamma, diff, lx, lv,
     """MUSCL stage ``out = alpha base + (1 − alpha)(src + dt L(src))`` (MC limiter).
 
     x-faces: for v_j > 0 the face value at i+1/2 is ``f_i + s_i/2``, for v_j ≤ 0 it is
-    ``f_{i+1} − s_{i+1}/2``, with x-slopes ``s_i = mc(f_{i−1}, f_i, f_{i+1})`` (indices
-    clamped, so the slope of an end cell is 0). v-faces likewise with the v-slopes and the
+    ``f_{i+1} − s_{i+1}/2``, with x-slopes ``s_i = mc(f_{i−1}, f_i, f_{i+1})``. Specular
+    x-walls: two ghost rows beyond each wall mirror the two end rows in v
+    (``f_{−1−k, j} = f_{k, nv−1−j}``), so the end cells keep second-order slopes and the
+    inflow through a wall at v_j equals, bit for bit, the outflow at −v_j. Face values
+    stay in ``[0, 2 f_i]`` on the outflow side (the ghosts are ≥ 0 too). v-faces likewise with the v-slopes and the
     sign of −a. Each row works in three vectorisable passes (v-slopes, v-fluxes, update)
     with two row-sized scratch arrays.
 
@@ -396,6 +417,35 @@ def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface):
     m = 0.0
     for i in range(n - 1):
         m = max(m, abs(aface[i]))
+    return m
+
+
+@njit(cache=True)
+def od_max_outflow(aface, n):
+    """Largest advective outflow rate (times h) of a cell, counting both of its faces.
+
+    Cell i loses mass through its right face when a_{i+1/2} < 0 (the flux
+    ``J = −a ρ^{up}`` is then > 0) and through its left face when a_{i−1/2} > 0; where the
+    drift diverges (a hilltop, a repulsive interaction) it does both. Returns
+
+        max_i ( max(−a_{i+1/2}, 0)·[i < n−1] + max(a_{i−1/2}, 0)·[i > 0] ),
+
+    the outer faces carrying no flux. Never below max|a| over the interior faces (every face
+    with a ≠ 0 is an outflow face of one of its cells), at most twice that.
+
+    Parameters
+    ----------
+    aface : shape (>= n,), drift at the right face of cell i (entry n−1 unused)
+    n : int, number of cells
+    """
+    m = 0.0
+    for i in range(n):
+        out = 0.0
+        if i < n - 1:
+            out += max(-aface[i], 0.0)
+        if i > 0:
+            out += max(aface[i - 1], 0.0)
+        m = max(m, out)
     return m
 
 

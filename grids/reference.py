@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from .convolution import Convolver
+from .grid import symmetric_centres
 
 __all__ = ["mc_slope", "kinetic_rhs", "overdamped_rhs", "kinetic_force", "overdamped_face_drift",
-           "kinetic_step", "overdamped_step"]
+           "kinetic_step", "overdamped_step", "overdamped_max_outflow"]
 
 
 def mc_slope(a, b, c):
@@ -34,20 +35,26 @@ def _slopes(f, axis, muscl):
 
 
 def kinetic_rhs(f, scheme, vc, vf, G, gamma, lam, hx, hv):
-    """L(f), shape (nx, nv): minus the divergence of the x- and v-fluxes (no-flux ends).
+    """L(f), shape (nx, nv): minus the divergence of the x- and v-fluxes.
+
+    No flux through the outer v-faces (v-slopes clamped, 0 in the end columns); specular
+    x-walls: two ghost rows beyond each wall mirror the end rows in v,
+    ``f_{−1−k, j} = f_{k, nv−1−j}``, and the x-fluxes are upwind on every face.
 
     Parameters
     ----------
     f : ndarray, shape (nx, nv);  scheme : "upwind" or "muscl"
-    vc : (nv,) centres;  vf : (nv + 1,) edges;  G : (nx,) force at x-centres
+    vc : (nv,) centres, exactly antisymmetric (:func:`grids.grid.symmetric_centres`);
+    vf : (nv + 1,) edges;  G : (nx,) force at x-centres
     """
     muscl = scheme == "muscl"
     nx, nv = f.shape
-    sx = _slopes(f, 0, muscl)
-    left = f[:-1] + 0.5 * sx[:-1]
-    right = f[1:] - 0.5 * sx[1:]
-    Fx = np.zeros((nx + 1, nv))
-    Fx[1:-1] = vc[None, :] * np.where(vc[None, :] > 0.0, left, right)
+    g = np.concatenate([f[1::-1, ::-1], f, f[:-3:-1, ::-1]], axis=0)   # rows −2 … nx+1
+    sx = mc_slope(g[:-2], g[1:-1], g[2:]) if muscl else np.zeros((nx + 2, nv))
+    c = g[1:-1]                                                      # rows −1 … nx
+    left = c[:-1] + 0.5 * sx[:-1]
+    right = c[1:] - 0.5 * sx[1:]
+    Fx = vc[None, :] * np.where(vc[None, :] > 0.0, left, right)      # faces −1/2 … nx−1/2
     sv = _slopes(f, 1, muscl)
     a = gamma * vf[None, 1:-1] + G[:, None]
     ul = f[:, :-1] + 0.5 * sv[:, :-1]
@@ -91,7 +98,7 @@ def kinetic_step(problem, f, scheme, cfl):
     """One full step (upwind: Euler; muscl: Heun) → (f_new, dt) with the CFL rule."""
     x, v = problem.x, problem.v
     g, lam = problem.gamma, problem.temperature
-    vc, vf = v.centres, v.edges
+    vc, vf = symmetric_centres(v), v.edges
     G = kinetic_force(problem, f)
     amax = np.max(np.maximum(np.abs(g * vf[1] + G), np.abs(g * vf[-2] + G)))
     dt = cfl / (np.max(np.abs(vc)) / x.h + amax / v.h + 2.0 * g * lam / v.h ** 2)
@@ -103,11 +110,21 @@ def kinetic_step(problem, f, scheme, cfl):
     return 0.5 * f + 0.5 * f2, dt
 
 
+def overdamped_max_outflow(aface):
+    """max_i (max(−a_{i+1/2}, 0) + max(a_{i−1/2}, 0)) over the cells, interior faces only:
+    the largest advective outflow rate (times h) of a cell, both faces counted."""
+    a = aface[:-1]
+    out = np.zeros(aface.size)
+    out[:-1] += np.maximum(-a, 0.0)
+    out[1:] += np.maximum(a, 0.0)
+    return float(out.max())
+
+
 def overdamped_step(problem, rho, scheme, cfl):
     """One full overdamped step → (rho_new, dt)."""
     h, lam = problem.x.h, problem.temperature
     a = overdamped_face_drift(problem, rho)
-    dt = cfl / (np.max(np.abs(a[:-1])) / h + 2.0 * lam / h ** 2)
+    dt = cfl / (overdamped_max_outflow(a) / h + 2.0 * lam / h ** 2)
     r1 = rho + dt * overdamped_rhs(rho, scheme, a, lam, h)
     if scheme == "upwind":
         return r1, dt

@@ -16,6 +16,7 @@ import numpy as np
 
 from .convolution import Convolver, fft_tables
 from .driver import N_DIAG, variant
+from .grid import symmetric_centres
 from .kernels import (KINETIC, OVERDAMPED, N_BLOCKS, PARALLEL_MIN_CELLS, KineticArrays,
                       OverdampedArrays)
 
@@ -44,7 +45,7 @@ def _interaction_tables(problem, offset_force):
 def pack_kinetic(problem):
     """:class:`grids.kernels.KineticArrays` of a kinetic problem."""
     x, v = problem.x, problem.v
-    vc = v.centres.copy()
+    vc = symmetric_centres(v)          # exact mirror pairs for the specular x-walls
     has_int, khat, wkhat, tw, rev = _interaction_tables(problem, 0.0)
     return KineticArrays(
         vc=vc, vf=v.edges.copy(), Vp=_eval(problem.grad_potential, x.centres, "grad_potential"),

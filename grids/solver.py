@@ -8,15 +8,19 @@ Overdamped (``OverdampedProblem``), unknown ρ(t, x)::
 
     ∂t ρ = ∂x((V' + W' * ρ) ρ) + λ ∂x² ρ
 
-Conservative finite volumes on cell averages with no-flux outer faces (see
-:mod:`grids.kernels` for the fluxes); explicit time steps chosen every step from the
+Conservative finite volumes on cell averages (see :mod:`grids.kernels` for the fluxes):
+no flux through the overdamped ends and the kinetic v-ends; the kinetic x-ends are
+specular walls, as for the particles (mass leaving at velocity v re-enters the wall cell
+at −v, which needs a v-axis symmetric about 0); explicit time steps chosen every step from the
 current state,
 
     Δt = c / (max|v|/hx + max|a|/hv + 2γλ/hv²)      (kinetic, a = γ v_face + G)
-    Δt = c / (max|a|/h + 2λ/h²)                      (overdamped, a = V' + W' * ρ at faces)
+    Δt = c / (max_i out_i/h + 2λ/h²)                 (overdamped, a = V' + W' * ρ at faces,
+         out_i = max(−a_{i+1/2}, 0) + max(a_{i−1/2}, 0))
 
-(max|v| over the v-centres, max|a| over the interior faces, the only ones that carry a
-flux) and shortened to land exactly on every snapshot. The time loop is compiled (Numba): one
+(max|v| over the v-centres, max|a| and out_i over the interior faces, the only ones that
+carry a flux; each denominator bounds every cell's total outflow rate, see
+:mod:`grids.explicit`) and shortened to land exactly on every snapshot. The time loop is compiled (Numba): one
 call advances many steps.
 """
 
@@ -89,6 +93,15 @@ class KineticProblem:
         Vectorised V(x) and V'(x).
     interaction, grad_interaction : callable or None
         Vectorised even W(y) and odd W'(y); both or neither.
+
+    Raises
+    ------
+    ValueError
+        If the v-axis is not symmetric about 0 (``v.lo == −v.hi`` within round-off,
+        relative 1e-12). The x-ends are specular walls, as for the particles: mass leaving
+        through a wall at velocity v re-enters the wall cell at −v, which needs the
+        velocity cells in mirror pairs (conservative and positive only then). The v-ends
+        are zero-flux faces.
     """
 
     x: Axis
@@ -103,6 +116,12 @@ class KineticProblem:
     def __post_init__(self):
         if not isinstance(self.x, Axis) or not isinstance(self.v, Axis):
             raise TypeError("KineticProblem: x and v must be grids.grid.Axis")
+        lo, hi = self.v.lo, self.v.hi
+        if abs(lo + hi) > 1e-12 * max(abs(lo), abs(hi)):
+            raise ValueError(
+                f"KineticProblem: the v-axis must be symmetric about 0 (v.lo == -v.hi), got "
+                f"[{lo:g}, {hi:g}]: the x-walls reflect specularly (v -> -v), which pairs "
+                f"each velocity cell with its mirror")
         self.gamma = _positive("gamma", self.gamma)
         self.temperature = _positive("temperature", self.temperature)
         _check_pair(self)
@@ -192,7 +211,13 @@ class GridSolution:
     compile_time, solve_time : float
         Seconds spent compiling/loading the kernels and advancing the solution.
     max_boundary_mass : float
-        Largest sampled fraction of the mass in the outermost ring of cells.
+        Largest sampled fraction of the mass in the outermost ring of cells (the mass at
+        the walls, diagnostics key ``boundary_mass``). Overdamped: the two end cells, next
+        to zero-flux faces. Kinetic: the first and last x-rows and the first and last
+        v-columns. The x-ends are specular walls, as for the particles, so mass in the
+        x-end rows is a legitimate part of a run in a box (it reflects there); mass in
+        the v-end columns means the velocity grid is too short (its faces carry no flux,
+        truncating the Maxwellian tails).
     """
 
     status: int
@@ -470,8 +495,12 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         if cls.counts:
             message += f" ({int(counters[0])} {cls.counts} blended with backward Euler)"
         if max_bm > BOUNDARY_WARN:
-            message += (f"; warning: up to {max_bm:.2e} of the mass sat in the outermost cells,"
-                        f" the domain may be too small")
+            if regime == "kinetic":
+                message += (f"; note: up to {max_bm:.2e} of the mass sat in the outermost "
+                            f"cells (x-walls reflect it; v-ends truncate the velocity grid)")
+            else:
+                message += (f"; warning: up to {max_bm:.2e} of the mass sat in the outermost "
+                            f"cells, the domain may be too small")
     return GridSolution(status=status, message=message, success=status == 0, scheme=cls.name,
                         cfl=cfl, t=np.asarray(times, dtype=float), states=states,
                         diagnostics=diagnostics, n_steps=step, compile_time=compile_time,
