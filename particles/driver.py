@@ -781,7 +781,7 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
         # the set-up callers are parallel=True without a prange of their own (see
         # _advance_euler): Numba's "no transformation for parallel execution" is expected
         warnings.filterwarnings("ignore", category=NumbaPerformanceWarning,
-                                message=".*no transformation for parallel execution")
+                                message="(?s).*no transformation for parallel execution")
         init_force(xw, Fw, plan_w)
         advance(xw, vw, Fw, plan_w, 1, min(dt, 1e-12), min(dt, 1e-12), 0)
         _count_nonfinite(xw)
