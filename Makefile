@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python benchmarks/grid_throughput.py
 	$(BIN)/python benchmarks/particle_throughput.py
 	$(BIN)/python benchmarks/metrics_throughput.py
+	$(BIN)/python benchmarks/compile_time.py
 
 clean:
 	rm -rf runs .pytest_cache
