@@ -214,6 +214,25 @@ def _attach(ds, *scales):
         ds.dims[axis].attach_scale(scale)
 
 
+def grid_dimension(x_edges) -> int:
+    """1 for one array of edges, else the number of per-axis edge arrays."""
+    if isinstance(x_edges, (list, tuple)):
+        return len(x_edges)
+    return 1
+
+
+def _axes_2d(group, prefix, edges_list, what):
+    """Scales ``<prefix>1``, ``<prefix>2`` (cell centres) and ``<prefix>k_edges``."""
+    scales = []
+    for k, edges in enumerate(edges_list, start=1):
+        e = np.asarray(edges, dtype=float)
+        sc = _scale(group, f"{prefix}{k}", 0.5 * (e[1:] + e[:-1]))
+        sc.attrs["units"] = f"{what} along axis {k} (cell centres)"
+        _scale(group, f"{prefix}{k}_edges", e)
+        scales.append(sc)
+    return scales
+
+
 def _append(ds, values):
     n = ds.shape[0]
     ds.resize(n + 1, axis=0)
@@ -305,6 +324,9 @@ class RunWriter:
 
     @staticmethod
     def _create_grid(f, spec):
+        if grid_dimension(spec["x_edges"]) == 2:
+            RunWriter._create_grid_2d(f, spec)
+            return
         g = f.create_group("grid")
         x_edges = np.asarray(spec["x_edges"], dtype=float)
         x = _scale(g, "x", 0.5 * (x_edges[1:] + x_edges[:-1]))
@@ -330,18 +352,64 @@ class RunWriter:
             g.attrs[key] = val
 
     @staticmethod
+    def _create_grid_2d(f, spec):
+        """The d = 2 layout of DESIGN §8: marginals at every snapshot, the full 4-D density
+        (float32, gzip level 1 with shuffle, one chunk per snapshot and x1-row) at the
+        snapshots listed in ``spec["full_times"]``."""
+        g = f.create_group("grid")
+        t = _scale(g, "t", growing=True)
+        xs = _axes_2d(g, "x", spec["x_edges"], "position")
+        rho = _growing(g, "rho", tuple(len(s) for s in xs))
+        _attach(rho, t, *xs)
+        rho.attrs["description"] = "spatial density ρ(t, x1, x2), cell averages"
+        if spec.get("v_edges") is not None:
+            vs = _axes_2d(g, "v", spec["v_edges"], "velocity")
+            gm = _growing(g, "g", tuple(len(s) for s in vs))
+            _attach(gm, t, *vs)
+            gm.attrs["description"] = "velocity density g(t, v1, v2), cell averages"
+            full = [float(x) for x in (spec.get("full_times") or [])]
+            if full:
+                ft = _scale(g, "f_t", growing=True)
+                ft.attrs["description"] = "times of the stored full densities /grid/f"
+                tail = (len(xs[0]), len(xs[1]), len(vs[0]), len(vs[1]))
+                fds = g.create_dataset("f", shape=(0, *tail), maxshape=(None, *tail),
+                                       dtype="f4", chunks=(1, 1, *tail[1:]),
+                                       compression="gzip", compression_opts=1, shuffle=True)
+                _attach(fds, ft, *xs, *vs)
+                fds.attrs["description"] = ("phase-space density f(t, x1, x2, v1, v2), cell "
+                                            "averages, stored as float32 (gzip level 1)")
+                g.attrs["full_times"] = np.asarray(full, dtype=float)
+        d = g.create_group("diagnostics")
+        dt = _scale(d, "t", growing=True, chunk_rows=1024)
+        for name in _DIAGNOSTICS[1:]:
+            _attach(_growing(d, name, (), chunk_rows=1024), dt)
+        g.attrs["dimension"] = 2
+        for key, val in spec.get("attrs", {}).items():
+            g.attrs[key] = val
+
+    @staticmethod
     def _create_particles(f, spec):
         g = f.create_group("particles")
         n_stored = int(spec["n_stored"])
         t = _scale(g, "t", growing=True)
         index = _scale(g, "particle", np.arange(n_stored, dtype=np.int64))
         index.attrs["description"] = "index of a stored particle (the first n_stored of n)"
+        dim = int(spec.get("dimension", 1))
+        component = None
+        if dim > 1:
+            component = _scale(g, "component", np.arange(1, dim + 1, dtype=np.int64))
+            component.attrs["description"] = "axis k of the position x_k / velocity v_k"
         for name in ("x", "v") if spec.get("kinetic", True) else ("x",):
-            ds = _growing(g, name, (n_stored,), chunk_rows=1)
-            _attach(ds, t, index)
+            if dim > 1:
+                ds = _growing(g, name, (n_stored, dim), chunk_rows=1)
+                _attach(ds, t, index, component)
+            else:
+                ds = _growing(g, name, (n_stored,), chunk_rows=1)
+                _attach(ds, t, index)
             ds.attrs["n"] = int(spec["n"])
             ds.attrs["seed"] = int(spec.get("seed", 0))
             ds.attrs["scheme"] = str(spec.get("scheme", ""))
+        g.attrs["dimension"] = dim
         for key in ("n", "n_stored", "seed", "scheme", "dt"):
             if key in spec:
                 g.attrs[key] = spec[key]
@@ -376,6 +444,22 @@ class RunWriter:
             else:
                 _append(g["rho"], state)
             _append(g["t"], t)  # last: a reader trusts rows [:len(t)]
+
+    def write_grid_marginals(self, t, rho, g=None, f=None):
+        """Append a d = 2 grid snapshot: ρ [n_x1, n_x2], the velocity marginal g
+        [n_v1, n_v2] (kinetic) and, when given, the full density f (stored as float32 under
+        /grid/f with its time in /grid/f_t)."""
+        with self.batch() as h:
+            grp = h["grid"]
+            _append(grp["rho"], np.asarray(rho, dtype=float))
+            if g is not None:
+                _append(grp["g"], np.asarray(g, dtype=float))
+            if f is not None:
+                if "f" not in grp:
+                    raise StoreError(f"{self.path}: this run stores no full density")
+                _append(grp["f"], np.asarray(f, dtype=np.float32))
+                _append(grp["f_t"], t)
+            _append(grp["t"], t)  # last: a reader trusts rows [:len(t)]
 
     def append_grid_diagnostics(self, diagnostics: dict):
         """Append samples of the grid diagnostics (one compiled chunk's worth).
@@ -490,12 +574,16 @@ def replace_compare(path, columns: dict, attrs=None):
 
 _REQUIRED = {"grid": ("x", "x_edges", "t", "rho", "diagnostics"),
              "particles": ("t", "x")}
+_REQUIRED_2D = {"grid": ("x1", "x2", "x1_edges", "x2_edges", "t", "rho", "diagnostics"),
+                "particles": ("t", "x")}
 
 
 def _check_structure(f):
     """Touch the metadata of every object so a damaged file fails here, in one place."""
     for group, names in _REQUIRED.items():
         if group in f:
+            if int(f[group].attrs.get("dimension", 1)) == 2:
+                names = _REQUIRED_2D[group]
             missing = [n for n in names if n not in f[group]]
             if missing:
                 raise KeyError(f"/{group}/{missing[0]} is missing")
@@ -580,6 +668,10 @@ class RunData:
     particle_attrs: dict | None = None
     compare: dict | None = None
 
+    grid_g: np.ndarray | None = None
+    grid_f_t: np.ndarray | None = None
+    dimension: int = 1
+
     @property
     def kinetic(self):
         return self.v_edges is not None or self.particle_v is not None
@@ -599,7 +691,26 @@ def read_run(path, load_particles=True) -> RunData:
 
 def _read(f, path, load_particles):
     data = RunData(path=Path(path), attrs={k: f.attrs[k] for k in f.attrs})
-    if "grid" in f:
+    if "particles" in f:
+        data.dimension = int(f["particles"].attrs.get("dimension", 1))
+    if "grid" in f and int(f["grid"].attrs.get("dimension", 1)) == 2:
+        data.dimension = 2
+        g = f["grid"]
+        n = g["t"].shape[0]
+        data.x_edges = [g["x1_edges"][()], g["x2_edges"][()]]
+        data.grid_t = g["t"][()]
+        data.grid_rho = g["rho"][:n]
+        if "g" in g:
+            data.v_edges = [g["v1_edges"][()], g["v2_edges"][()]]
+            data.grid_g = g["g"][:n]
+        if "f" in g and "f_t" in g:
+            m = g["f_t"].shape[0]
+            data.grid_f_t = g["f_t"][()]
+            data.grid_f = g["f"][:m]
+        d = g["diagnostics"]
+        m = d["t"].shape[0]
+        data.diagnostics = {k: d[k][:m] for k in d}
+    elif "grid" in f:
         g = f["grid"]
         n = g["t"].shape[0]
         data.x_edges = g["x_edges"][()]
