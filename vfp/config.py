@@ -592,6 +592,8 @@ def from_dict(data: dict, source: str | None = None, text: str = "") -> Config:
         root = _Table(data, "", _ALLOWED[""])
         model = _model(root.table("model", required=True, allowed=_ALLOWED["model"]))
         _check_model(model)  # regime and dimension decide how [initial] and [grid] are read
+        if root.has("grid"):
+            _check_grid_dimension(model.dimension)
         kinetic = model.regime == "kinetic"
         initial = _initial(root.table("initial", required=True, allowed=_ALLOWED["initial"]),
                            kinetic, model.dimension)
@@ -648,10 +650,7 @@ def validate(cfg: Config, check_cfl: bool = True) -> Config:
     _check_initial(cfg.initial, kinetic, dimension)
     _check_time(cfg.time)
     if cfg.grid is not None:
-        if dimension > 2:
-            raise ConfigError("model.dimension", f"grid runs take dimension 1 or 2 (got "
-                                                 f"{dimension}); particles alone (no [grid]) "
-                                                 f"go up to {pot.MAX_DIMENSION}")
+        _check_grid_dimension(dimension)
         _check_grid(cfg.grid, kinetic, check_cfl, dimension)
         _check_full_snapshots(cfg)
     if cfg.particles is not None:
@@ -676,6 +675,8 @@ def validate(cfg: Config, check_cfl: bool = True) -> Config:
         path = _string(cfg.output.path, "output.path")
         if not path.strip():
             raise ConfigError("output.path", "must not be empty")
+    if dimension > 1:  # the d-dim domain checks tabulate the grid: refuse huge ones first
+        _check_memory(cfg)
     _check_domains(cfg)
     _check_memory(cfg)
     # d ≥ 2: the particle simulator checks its 2-D mesh against the kernel itself
@@ -684,6 +685,13 @@ def validate(cfg: Config, check_cfl: bool = True) -> Config:
             and dimension == 1:
         _check_mesh(cfg, cfg.particles)
     return cfg
+
+
+def _check_grid_dimension(dimension):
+    if dimension > 2:
+        raise ConfigError("model.dimension", f"grid runs take dimension 1 or 2 (got "
+                                             f"{dimension}); particles alone (no [grid]) "
+                                             f"go up to {pot.MAX_DIMENSION}")
 
 
 def _check_model(m: ModelConfig):
@@ -824,11 +832,12 @@ def _check_grid(g: GridConfig, kinetic, check_cfl=True, dimension=1):
     if kinetic:
         if g.v is None:
             raise ConfigError("grid.v", "missing (required)")
+        listed = isinstance(g.v, (list, tuple))
         g.v = _axis_list(g.v, "grid.v", dimension)
         for k, v in enumerate(_as_axes(g.v)):
             if v.min != -v.max:
                 # specular x-walls send the mass leaving at v into the cell of −v
-                key = "grid.v" if dimension == 1 else f"grid.v[{k}]"
+                key = f"grid.v[{k}]" if listed else "grid.v"
                 raise ConfigError(key, f"must be symmetric about 0, min = −max (got min = "
                                        f"{v.min:g}, max = {v.max:g}): the x-walls "
                                        "reflect velocities specularly")
@@ -871,7 +880,7 @@ def _check_full_snapshots(cfg):
             raise ConfigError(key, "only for regime = \"kinetic\" with model.dimension = 2 "
                                    "(other grids store their whole state at every snapshot)")
         return
-    times = cfg.time.times()
+    times = [float(t) for t in cfg.time.times()]
     full = g.full_snapshots
     if full is None:
         size = FULL_SNAPSHOT_FLOAT_BYTES * int(np.prod(g.shape())) * len(times)
@@ -892,7 +901,7 @@ def _check_full_snapshots(cfg):
         if len(hit) == 0:
             raise ConfigError(key, f"time {t:g} is not a snapshot time (time.snapshots and "
                                    f"t_end: {', '.join(f'{s:g}' for s in times)})")
-        chosen.append(float(times[hit[0]]))
+        chosen.append(times[hit[0]])
     if len(set(chosen)) != len(chosen):
         raise ConfigError(key, "lists a time twice")
     g.full_snapshots = tuple(sorted(chosen))
@@ -1006,6 +1015,7 @@ def _check_finite(p, key, name, points, where):
 
 
 PARTICLE_PROBE_NODES = {2: 257, 3: 65}  # lattice nodes per axis probing V in a particle box
+GRID_PROBE_NODES = 1025     # at most this many probe nodes per grid axis (d ≥ 2)
 
 
 def _check_domains_nd(cfg: Config):
@@ -1017,8 +1027,11 @@ def _check_domains_nd(cfg: Config):
         axes = cfg.grid.x
         coords = []
         for a in axes:
+            # centres and edges; on very fine axes every k-th of them (bounded work)
             edges = np.linspace(a.min, a.max, a.cells + 1)
-            coords.append(np.concatenate([edges, 0.5 * (edges[1:] + edges[:-1])]))
+            both = np.sort(np.concatenate([edges, 0.5 * (edges[1:] + edges[:-1])]))
+            stride = max(1, -(-len(both) // GRID_PROBE_NODES))
+            coords.append(np.unique(np.concatenate([both[::stride], both[-1:]])))
         places.append((coords, "grid.x " + " × ".join(f"[{a.min:g}, {a.max:g}]" for a in axes),
                        axes))
     if cfg.particles is not None:
