@@ -14,7 +14,8 @@ from scipy.stats import multivariate_normal
 from vfp import config as cfgmod
 from vfp import potentials as pot
 from vfp.cli import main
-from vfp.initial import GaussianMixture, gaussian
+from vfp.gaussian_cells import block_rule, coupled_cell_masses, coupled_cell_masses_reference
+from vfp.initial import QUADRATURE_TOLERANCE, GaussianMixture, gaussian
 
 RNG_POINTS = np.random.default_rng(7).uniform(-2.0, 2.0, size=(40, 2))
 
@@ -234,6 +235,36 @@ def test_full_cov_cell_masses_against_the_bivariate_normal_cdf():
     # a coarse rule is measurably worse: the test can tell the orders apart
     m1 = law.cell_masses(e1, e2, order=1)
     assert np.max(np.abs(np.array([m1[i, j] for i, j in cells]) / ref - 1)) > 1e-4
+
+
+@pytest.mark.parametrize("cells", [4, 8, 16, 32, 64])
+def test_automatic_order_meets_the_stated_tolerance(cells):
+    # cell width over σ from 5 down to 0.3; reference: 20 nodes per cell (error < 1e-15)
+    cov = np.array([[0.09, 0.05], [0.05, 0.09]])
+    law = gaussian([0.3, 0.1], cov=cov)
+    e = np.linspace(-3, 3, cells + 1)
+    ref = law.cell_masses(e, e, order=20)
+    assert np.abs(law.cell_masses(e, e) - ref).sum() <= QUADRATURE_TOLERANCE
+    rotated = gaussian([0.0, 0.2, -0.1], cov=[[0.2, 0.1, 0.05], [0.1, 0.15, -0.06],
+                                             [0.05, -0.06, 0.1]])
+    e3 = np.linspace(-2, 2, min(cells, 16) + 1)
+    ref3 = rotated.cell_masses(e3, e3, e3, order=16)
+    assert np.abs(rotated.cell_masses(e3, e3, e3) - ref3).sum() <= QUADRATURE_TOLERANCE
+
+
+def test_coupled_kernel_agrees_with_its_numpy_twin():
+    cov = np.array([[0.09, 0.03, 0.02, 0.00], [0.03, 0.16, 0.00, 0.01],
+                    [0.02, 0.00, 0.25, 0.05], [0.00, 0.01, 0.05, 0.20]])
+    edges = [np.linspace(-2.5, 2.5, 9), np.linspace(-2, 2, 7), np.linspace(-2.5, 2.5, 6),
+             np.linspace(-3, 3, 11)]
+    rule = block_rule(edges, np.array([0.3, -0.2, 0.1, 0.0]), cov, 3)
+    fast, twin = coupled_cell_masses(rule), coupled_cell_masses_reference(rule)
+    assert fast.shape == twin.shape == (8, 6, 5, 10)
+    # the kernel skips edges beyond 9 conditional standard deviations (≤ 1e-19 each)
+    assert np.max(np.abs(fast - twin)) < 1e-16
+    rule2 = block_rule(edges[:2], np.array([0.3, -0.2]), cov[:2, :2], 5)
+    assert np.max(np.abs(coupled_cell_masses(rule2) - coupled_cell_masses_reference(rule2))) \
+        < 1e-16
 
 
 def test_coupled_4d_marginal_and_moments():
@@ -639,3 +670,23 @@ def test_scheme_may_declare_its_dimensions(monkeypatch):
     monkeypatch.setattr(cfgmod, "grid_schemes", lambda: schemes)
     with pytest.raises(cfgmod.ConfigError, match="grid.scheme: .*dimension 2"):
         cfgmod.loads(GOOD2, "k2.toml")
+
+
+def test_d1_kinetic_law_with_a_full_covariance():
+    from test_config import GOOD
+
+    text = GOOD.replace("std = [0.3, 0.3]", "cov = [[0.09, 0.05], [0.05, 0.09]]")
+    cfg = cfgmod.loads(text, "c1.toml")
+    assert cfg.initial.covs is not None and cfg.dimension == 1
+    avg, outside = cfg.initial.cell_averages(np.linspace(-6, 6, 33), np.linspace(-6, 6, 33))
+    # the true outside mass is ~1e-40: what remains is the quadrature's error (≤ 1e-7)
+    assert avg.shape == (32, 32) and outside <= QUADRATURE_TOLERANCE
+    # correlation shows in the cell masses: E[xv] − E[x]E[v] ≈ 0.05 (+ no h²/12 off-diagonal)
+    c = np.linspace(-6, 6, 33)
+    c = 0.5 * (c[1:] + c[:-1])
+    w = avg / avg.sum()
+    mx, mv = w.sum(1) @ c, w.sum(0) @ c
+    assert abs(c @ w @ c - mx * mv - 0.05) < 1e-6
+    far = text.replace("mean = [1.5, 0.0]", "mean = [60.0, 0.0]")
+    with pytest.raises(cfgmod.ConfigError, match="c1.toml: initial: only"):
+        cfgmod.loads(far, "c1.toml")

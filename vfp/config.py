@@ -1014,7 +1014,7 @@ def _check_finite(p, key, name, points, where):
                                    f"{where}")
 
 
-PARTICLE_PROBE_NODES = {2: 257, 3: 65}  # lattice nodes per axis probing V in a particle box
+PARTICLE_PROBE_NODES = {2: 257, 3: 41}  # lattice nodes per axis probing V in a particle box
 GRID_PROBE_NODES = 1025     # at most this many probe nodes per grid axis (d ≥ 2)
 
 
@@ -1105,7 +1105,8 @@ def _check_free_space(cfg):
 
 def _check_initial_mass(cfg):
     law = cfg.initial
-    if cfg.model.dimension > 1:
+    if cfg.model.dimension > 1 or law.covs is not None:
+        # boxes of a correlated law: its normal CDF, not a quadrature over one huge cell
         return _check_initial_mass_nd(cfg)
     boxes = []
     if cfg.grid is not None:
@@ -1145,7 +1146,7 @@ def _check_initial_mass_nd(cfg):
             name += " × " + describe("grid.v", cfg.grid.v_axes)
         boxes.append((axes, name))
     if cfg.particles is not None and _particle_axis(cfg) is not None:
-        axes = _particle_axis(cfg)
+        axes = _as_axes(_particle_axis(cfg))
         boxes.append((axes, "the particle domain " + describe("particles.x", axes)
                       .removeprefix("particles.x = ")))
     for axes, name in boxes:
