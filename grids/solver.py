@@ -39,9 +39,10 @@ from .explicit import MUSCL, Upwind
 from .grid import Axis
 from .imex import SGImex
 from .implicit import SG2Implicit, SGImplicit
+from .overdamped2d import OverdampedProblem2D, scheme_2d as _overdamped_scheme_2d
 from .scheme import Scheme, control
 
-__all__ = ["KineticProblem", "OverdampedProblem", "solve", "GridSolution", "SCHEMES", "Scheme",
+__all__ = ["KineticProblem", "OverdampedProblem", "OverdampedProblem2D", "solve", "GridSolution", "SCHEMES", "Scheme",
            "Upwind", "MUSCL", "SGImplicit", "SG2Implicit", "SGImex", "free_energy",
            "boundary_mass", "warm_up"]
 
@@ -408,6 +409,9 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         regime = "kinetic"
     elif isinstance(problem, OverdampedProblem):
         regime = "overdamped"
+    elif isinstance(problem, OverdampedProblem2D):
+        regime = "overdamped2d"
+        cls = _overdamped_scheme_2d(cls)
     else:
         raise TypeError(f"problem must be KineticProblem or OverdampedProblem, got {type(problem)}")
     if regime not in cls.regimes:
