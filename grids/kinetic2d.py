@@ -51,6 +51,7 @@ from typing import Callable, Optional
 import numpy as np
 from numba import njit, prange
 
+from .convolution2d import Convolver2D, conv2_apply, conv2_apply_pair
 from .driver import check_partials, threaded, variant
 from .grid import Axis, symmetric_centres
 from .implicit import (GAMMA, _trbdf2, blend_positive, sg_coefficients, thomas_factor,
@@ -181,19 +182,20 @@ def radial_components(grad_interaction):
 
 #: a 2x2v problem's arrays and scalars as the compiled steps read them: v-centres (exactly
 #: antisymmetric) and v-edges per axis, |v| per axis, v_k²/2 per axis, V and ∇V at the
-#: x-centres (nx1, nx2), the interaction's compiled convolution tables (None without W),
+#: x-centres (nx1, nx2), the FFT transforms of ∂1W, ∂2W and W with the FFT sizes
+#: (:class:`grids.convolution2d.Convolver2D`; 1×1 placeholders without W),
 #: number of columns with v_k ≤ 0 per axis, max|v_k|, whether W is present, widths, γ, λ
 Kinetic2DArrays = namedtuple(
     "Kinetic2DArrays",
-    "vc1 vc2 vf1 vf2 av1 av2 v2h1 v2h2 Vc dV1 dV2 cf1 cf2 ce j01 j02 vmax1 vmax2 has_int "
-    "hx1 hx2 hv1 hv2 gamma lam")
+    "vc1 vc2 vf1 vf2 av1 av2 v2h1 v2h2 Vc dV1 dV2 khat1 khat2 khatw size1 size2 j01 j02 "
+    "vmax1 vmax2 has_int hx1 hx2 hv1 hv2 gamma lam")
 
 #: scratch of the 2x2v schemes: per-block (flattened x-cell) sums, minima, maxima of the
 #: last update (read by the loop's divergence check); force components G1, G2 and their
-#: copies G01, G02 (nx1, nx2); ρ and convolution output (nx1, nx2); per-block energy
+#: copies G01, G02 (nx1, nx2); ρ and two convolution outputs (nx1, nx2); per-block energy
 #: parts (nx1·nx2, 2); scalars ``sc``; rows blended by the IMEX step ``fell`` (nx1·nx2)
-Kinetic2DWork = namedtuple("Kinetic2DWork", "psum pmin pmax G1 G2 G01 G02 rho conv eparts "
-                                            "sc fell")
+Kinetic2DWork = namedtuple("Kinetic2DWork", "psum pmin pmax G1 G2 G01 G02 rho conv conv2 "
+                                            "eparts sc fell")
 
 
 def _eval_grid(fn, X1, X2, name):
@@ -216,32 +218,33 @@ def pack_kinetic2d(problem):
     Vc = _eval_grid(problem.potential, X1, X2, "potential")
     vc1 = symmetric_centres(v1)
     vc2 = symmetric_centres(v2)
-    cf1 = cf2 = ce = None
+    # without W: 1×1 placeholders, so that both cases share one compiled type (one
+    # compilation per scheme; the FFT is skipped at run time)
+    khat1 = khat2 = khatw = np.zeros((1, 1), dtype=np.complex128)
+    size1 = size2 = 1
     if problem.interaction is not None:
-        cf1, cf2, ce = _interaction_tables(problem)
+        khat1, khat2, khatw, (size1, size2) = _interaction_tables(problem)
     return Kinetic2DArrays(
         vc1=vc1, vc2=vc2, vf1=v1.edges.copy(), vf2=v2.edges.copy(), av1=np.abs(vc1),
         av2=np.abs(vc2), v2h1=0.5 * vc1 ** 2, v2h2=0.5 * vc2 ** 2, Vc=Vc, dV1=dV1, dV2=dV2,
-        cf1=cf1, cf2=cf2, ce=ce, j01=int(np.count_nonzero(vc1 <= 0.0)),
+        khat1=khat1, khat2=khat2, khatw=khatw, size1=int(size1), size2=int(size2), j01=int(np.count_nonzero(vc1 <= 0.0)),
         j02=int(np.count_nonzero(vc2 <= 0.0)), vmax1=float(np.max(np.abs(vc1))),
-        vmax2=float(np.max(np.abs(vc2))), has_int=problem.interaction is not None,
+        vmax2=float(np.max(np.abs(vc2))), has_int=bool(problem.interaction is not None),
         hx1=float(x1.h), hx2=float(x2.h), hv1=float(v1.h), hv2=float(v2.h),
         gamma=float(problem.gamma), lam=float(problem.temperature))
 
 
 def _interaction_tables(problem):
-    """Compiled convolution tables of ∂1W, ∂2W (force) and W (energy) on the x-grid."""
-    from .convolution2d import Convolver2D
+    """(K̂1, K̂2, Ŵ, (P1, P2)): FFT transforms of the force components ∂1W, ∂2W and of W
+    on the x-grid (values at the centres) and the FFT sizes."""
     k1, k2 = radial_components(problem.grad_interaction)
     W = problem.interaction
 
     def energy_kernel(r1, r2):
         return np.asarray(W(np.hypot(r1, r2)), dtype=float)
 
-    tables = []
-    for fn in (k1, k2, energy_kernel):
-        tables.append(Convolver2D(fn, problem.x1, problem.x2).tables)
-    return tuple(tables)
+    convs = [Convolver2D(fn, problem.x1, problem.x2) for fn in (k1, k2, energy_kernel)]
+    return convs[0].kernel_hat, convs[1].kernel_hat, convs[2].kernel_hat, convs[0].size
 
 
 @njit(cache=True)
@@ -251,7 +254,8 @@ def kinetic2d_work(f, p):
     nb = nx1 * nx2
     return Kinetic2DWork(np.empty(nb), np.empty(nb), np.empty(nb), np.empty((nx1, nx2)),
                          np.empty((nx1, nx2)), np.empty((nx1, nx2)), np.empty((nx1, nx2)),
-                         np.empty((nx1, nx2)), np.empty((nx1, nx2)), np.empty((nb, 2)),
+                         np.empty((nx1, nx2)), np.empty((nx1, nx2)), np.empty((nx1, nx2)),
+                         np.empty((nb, 2)),
                          np.zeros(4), np.zeros(nb, dtype=np.int64))
 
 
@@ -260,22 +264,17 @@ def kinetic2d_work(f, p):
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def conv2_apply(tables, rho, out):
-    """Placeholder of the compiled 2-D convolution (replaced by grids.convolution2d's)."""
-    raise NotImplementedError("2-D convolution not available")
-
-
-@njit(cache=True)
-def _add_conv(tables, rho, conv, G):
-    """G += (K * ρ) with the kernel of ``tables``; nothing when ``tables`` is None (Numba
-    then compiles no convolution)."""
-    if tables is None:
+def _add_force_conv(has_int, khat1, khat2, size1, size2, scale, rho, conv1, conv2, G1, G2):
+    """G_k += (∂kW * ρ) by FFT (one forward transform for both components); nothing
+    without an interaction."""
+    if not has_int:
         return
-    conv2_apply(tables, rho, conv)
-    nx1, nx2 = G.shape
+    conv2_apply_pair(khat1, khat2, rho, size1, size2, scale, conv1, conv2)
+    nx1, nx2 = G1.shape
     for i1 in range(nx1):
         for i2 in range(nx2):
-            G[i1, i2] += conv[i1, i2]
+            G1[i1, i2] += conv1[i1, i2]
+            G2[i1, i2] += conv2[i1, i2]
 
 
 @njit(cache=True)
@@ -289,8 +288,8 @@ def kin2_force(psum, p, w):
             w.rho[i1, i2] = psum[i1 * nx2 + i2] * hv
             w.G1[i1, i2] = p.dV1[i1, i2]
             w.G2[i1, i2] = p.dV2[i1, i2]
-    _add_conv(p.cf1, w.rho, w.conv, w.G1)
-    _add_conv(p.cf2, w.rho, w.conv, w.G2)
+    _add_force_conv(p.has_int, p.khat1, p.khat2, p.size1, p.size2, p.hx1 * p.hx2, w.rho, w.conv,
+                    w.conv2, w.G1, w.G2)
 
 
 @njit(cache=True)
@@ -777,17 +776,17 @@ def _ring_mass(f, bsum):
 
 
 @njit(cache=True)
-def _interaction_energy(tables, hx1, hx2, rho, conv):
-    """½ hx1 hx2 Σ ρ (W * ρ); 0 without an interaction (``tables`` None)."""
-    if tables is None:
+def _interaction_energy(has_int, khat, size1, size2, hx1, hx2, rho, conv):
+    """½ hx1 hx2 Σ ρ (W * ρ); 0 without an interaction."""
+    if not has_int:
         return 0.0
-    conv2_apply(tables, rho, conv)
+    conv2_apply(khat, rho, size1, size2, hx1 * hx2, conv)
     e = 0.0
     nx1, nx2 = rho.shape
     for i1 in range(nx1):
         for i2 in range(nx2):
             e += rho[i1, i2] * conv[i1, i2]
-    return 0.5 * p.hx1 * p.hx2 * e
+    return 0.5 * hx1 * hx2 * e
 
 
 @threaded(parallel=False)
@@ -819,7 +818,8 @@ def kinetic2d_sample(f, p, w):
     for i1 in range(nx1):
         for i2 in range(nx2):
             w.rho[i1, i2] = w.psum[i1 * nx2 + i2] * hv
-    fe = (e + p.lam * hh) * vol + _interaction_energy(p.ce, p.hx1, p.hx2, w.rho, w.conv)
+    fe = (e + p.lam * hh) * vol + _interaction_energy(p.has_int, p.khatw, p.size1, p.size2, p.hx1, p.hx2, w.rho,
+                                                          w.conv)
     return tot * vol, bm, fe
 
 

@@ -178,3 +178,89 @@ def imex2d_step_numpy(problem, f, dt):
     H1, H2 = kinetic2d_force(problem, f2)
     f3, n2 = collide2d_numpy(problem, f2, H1, H2, 0.5 * dt)
     return f3, n1 + n2
+
+
+# ---------------------------------------------------------------------------------------
+# exact linear-Gaussian law (ORACLES "d dimensions") and its cell averages
+# ---------------------------------------------------------------------------------------
+
+def gaussian_moments_2x2v(t, mean0, cov0, H, kappa, gamma, temperature):
+    """Mean (4,) and covariance (4, 4) of Z = (x1, x2, v1, v2) at time t for
+    V = ½ xᵀHx, W = κ|r|²/2 (free space).
+
+    m' = B_H m,  C' = B C + C Bᵀ + Q,  B_A = [[0, I], [−A, −γI]], B = B_{H+κI},
+    Q = diag(0, 2γλI); C by Van Loan's block exponential of [[B, Q], [0, −Bᵀ]].
+    """
+    from scipy import linalg
+    H = np.asarray(H, dtype=float)
+    eye = np.eye(2)
+
+    def drift(A):
+        B = np.zeros((4, 4))
+        B[:2, 2:] = eye
+        B[2:, :2] = -A
+        B[2:, 2:] = -gamma * eye
+        return B
+
+    mean = linalg.expm(drift(H) * t) @ np.asarray(mean0, dtype=float)
+    B = drift(H + kappa * eye)
+    Q = np.zeros((4, 4))
+    Q[2:, 2:] = 2.0 * gamma * temperature * eye
+    block = np.zeros((8, 8))
+    block[:4, :4] = B
+    block[:4, 4:] = Q
+    block[4:, 4:] = -B.T
+    E = linalg.expm(block * t)
+    Phi, Psi = E[:4, :4], E[:4, 4:]
+    cov = Phi @ np.asarray(cov0, dtype=float) @ Phi.T + Psi @ Phi.T
+    return mean, 0.5 * (cov + cov.T)
+
+
+def gaussian_cell_averages_2d(axis1, axis2, mean, cov, order=4):
+    """Cell averages of the density of N(mean, cov) on the plane (tensor Gauss–Legendre,
+    ``order`` points per axis and cell), shape (axis1.cells, axis2.cells)."""
+    from .quadrature import cell_averages_2d
+    mean = np.asarray(mean, dtype=float)
+    inv = np.linalg.inv(cov)
+    norm = 1.0 / (2.0 * np.pi * np.sqrt(np.linalg.det(cov)))
+
+    def pdf(a, b):
+        a = a - mean[0]
+        b = b - mean[1]
+        return norm * np.exp(-0.5 * (inv[0, 0] * a * a + 2 * inv[0, 1] * a * b
+                                     + inv[1, 1] * b * b))
+    return cell_averages_2d(pdf, axis1, axis2, order)
+
+
+def gaussian_cell_averages_4d(axes, mean, std):
+    """Cell averages of a Gaussian with independent components (exact, by erf differences
+    of each axis), shape of the four axes' cells."""
+    from scipy.special import erf
+    parts = []
+    for ax, m, s in zip(axes, mean, std):
+        c = 0.5 * (1.0 + erf((ax.edges - m) / (np.sqrt(2.0) * s)))
+        parts.append(np.diff(c) / ax.h)
+    return np.einsum("a,b,c,d->abcd", *parts)
+
+
+def moments_2x2v(problem, f):
+    """Mean (4,) and covariance (4, 4) of the piecewise-constant density of a grid state
+    (mass normalised), in the order (x1, x2, v1, v2): the moments of the cell centres
+    weighted by the cell masses, plus h_a²/12 on the diagonal (the variance inside a
+    cell)."""
+    axes = (problem.x1.centres, problem.x2.centres, symmetric_centres(problem.v1),
+            symmetric_centres(problem.v2))
+    widths = (problem.x1.h, problem.x2.h, problem.v1.h, problem.v2.h)
+    w = np.asarray(f, dtype=float)
+    tot = w.sum()
+    marg = [w.sum(axis=tuple(k for k in range(4) if k != a)) / tot for a in range(4)]
+    mean = np.array([np.dot(m, c) for m, c in zip(marg, axes)])
+    cov = np.empty((4, 4))
+    for a in range(4):
+        for b in range(a, 4):
+            if a == b:
+                cov[a, a] = np.dot(marg[a], (axes[a] - mean[a]) ** 2) + widths[a] ** 2 / 12
+            else:
+                pair = w.sum(axis=tuple(k for k in range(4) if k not in (a, b))) / tot
+                cov[a, b] = cov[b, a] = (axes[a] - mean[a]) @ pair @ (axes[b] - mean[b])
+    return mean, cov
