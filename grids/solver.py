@@ -38,11 +38,13 @@ from .driver import DIAG_KEYS, N_DIAG, NEG_TOL
 from .explicit import MUSCL, Upwind
 from .grid import Axis
 from .imex import SGImex
+from .kinetic2d import KineticProblem2D, marginals as _marginals_2d, scheme_2d
 from .implicit import SG2Implicit, SGImplicit
 from .overdamped2d import OverdampedProblem2D, scheme_2d as _overdamped_scheme_2d
 from .scheme import Scheme, control
 
-__all__ = ["KineticProblem", "OverdampedProblem", "OverdampedProblem2D", "solve", "GridSolution", "SCHEMES", "Scheme",
+__all__ = ["KineticProblem", "OverdampedProblem", "KineticProblem2D", "OverdampedProblem2D",
+           "solve", "GridSolution", "SCHEMES", "Scheme",
            "Upwind", "MUSCL", "SGImplicit", "SG2Implicit", "SGImex", "free_energy",
            "boundary_mass", "warm_up"]
 
@@ -233,6 +235,20 @@ class GridSolution:
     compile_time: float
     solve_time: float
     max_boundary_mass: float
+    #: x-marginal at every snapshot: (nx,) in d = 1 (the state itself when overdamped),
+    #: (nx1, nx2) in 2x2v
+    rho: list = field(default_factory=list)
+    #: v-marginal at every snapshot (kinetic): (nv,) in d = 1, (nv1, nv2) in 2x2v
+    g: list = field(default_factory=list)
+
+
+def _marginals(problem, state):
+    """(x-marginal, v-marginal or None) of a grid state."""
+    if isinstance(problem, KineticProblem2D):
+        return _marginals_2d(problem, state)
+    if isinstance(problem, KineticProblem):
+        return state.sum(axis=1) * problem.v.h, state.sum(axis=0) * problem.x.h
+    return state.copy(), None
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,12 +360,12 @@ def boundary_mass(state) -> float:
 
 def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics_every=10,
           on_snapshot=None, on_progress=None, check_cfl=True, dt=None,
-          on_diagnostics=None) -> GridSolution:
+          on_diagnostics=None, keep_states=True) -> GridSolution:
     """Solve a kinetic or overdamped problem from t = 0 to ``snapshots[-1]``.
 
     Parameters
     ----------
-    problem : KineticProblem or OverdampedProblem
+    problem : KineticProblem, OverdampedProblem or KineticProblem2D
     initial : array_like, shape ``problem.shape``
         Cell averages at t = 0 (density normalisation: ``sum(f) * hx * hv`` = mass).
     snapshots : array_like, shape (n_snap,)
@@ -377,6 +393,10 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         largest time step; every interval between snapshots is split into equal steps of
         at most ``dt`` (overdamped: ``cfl`` is then unused; ``sg_imex``: at most
         ``min(dt, cfl·hx/max|v|)``, the transport's bound).
+    keep_states : bool
+        Keep every snapshot state in ``GridSolution.states`` (default); False keeps none
+        (``on_snapshot`` still receives each state; the marginals ``rho`` and ``g`` are
+        kept either way) — for 4-D states that do not fit in memory many times.
 
     Returns
     -------
@@ -412,8 +432,12 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
     elif isinstance(problem, OverdampedProblem2D):
         regime = "overdamped2d"
         cls = _overdamped_scheme_2d(cls)
+    elif isinstance(problem, KineticProblem2D):
+        regime = "kinetic2d"
+        cls = scheme_2d(cls)
     else:
-        raise TypeError(f"problem must be KineticProblem or OverdampedProblem, got {type(problem)}")
+        raise TypeError(f"problem must be KineticProblem, OverdampedProblem, "
+                        f"KineticProblem2D or OverdampedProblem2D, got {type(problem)}")
     if regime not in cls.regimes:
         raise ValueError(f"scheme {cls.name!r} supports only the {', '.join(cls.regimes)} "
                          f"regime, not {regime}")
@@ -442,16 +466,20 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
     n_max = max(1, int(_CHUNK_WORK / state.size))
     buf_len = n_max // every + 3
     diag_parts = []
-    times, states = [], []
+    times, states, rhos, gs = [], [], [], []
     t = 0.0
     step = 0
     k = 0
     status, message = 0, ""
 
     def deliver(index, time_):
-        snap = state.copy()
         times.append(time_)
-        states.append(snap)
+        if keep_states:
+            states.append(state.copy())
+        rho_, g_ = _marginals(problem, state)
+        rhos.append(rho_)
+        if g_ is not None:
+            gs.append(g_)
         if on_snapshot is not None:
             on_snapshot(index, time_, state.copy())
 
@@ -499,7 +527,7 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         if cls.counts:
             message += f" ({int(counters[0])} {cls.counts} blended with backward Euler)"
         if max_bm > BOUNDARY_WARN:
-            if regime == "kinetic":
+            if regime in ("kinetic", "kinetic2d"):
                 message += (f"; note: up to {max_bm:.2e} of the mass sat in the outermost "
                             f"cells (x-walls reflect it; v-ends truncate the velocity grid)")
             else:
@@ -508,4 +536,4 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
     return GridSolution(status=status, message=message, success=status == 0, scheme=cls.name,
                         cfl=cfl, t=np.asarray(times, dtype=float), states=states,
                         diagnostics=diagnostics, n_steps=step, compile_time=compile_time,
-                        solve_time=solve_time, max_boundary_mass=max_bm)
+                        solve_time=solve_time, max_boundary_mass=max_bm, rho=rhos, g=gs)
