@@ -24,18 +24,32 @@ __all__ = ["snapshot_panels", "distances_over_time", "grid_diagnostics", "moment
 
 GRID_COLOUR, PARTICLE_COLOUR = "C3", "C0"
 EPS = np.finfo(float).eps
+_AXIS_W2_KEYS = registry.w2_keys(("w2_x", "w2_v"), kinetic=True, dimension=2)
 METRIC_GROUPS = {
-    "Wasserstein-2": ("w2_x", "w2_v", "w2_phase") + tuple(
+    "Wasserstein-2": ("w2_x", "w2_v") + _AXIS_W2_KEYS + ("w2_phase",) + tuple(
         k for k in registry.w2_keys() if k not in ("w2_x", "w2_v")),
     "Kullback–Leibler": tuple(k for k in registry.distance_keys() if k.startswith("kl")),
     "total variation": ("tv",),
 }
-METRIC_LABELS = {k: registry.key_info(k).label for k in registry.distance_keys()}
+METRIC_LABELS = {k: registry.key_info(k).label for k in
+                 registry.distance_keys() + registry.distance_keys(dimension=2)}
 METRIC_LABELS["w2_phase"] = "W₂ on (x, v)"
 MOMENT_KEYS = {k: registry.key_info(k).label for k in registry.moment_keys()}
 """Moment value key → label, in registry order (``mean_x``, ``mean_v``, ``var_x`` …)."""
+_ND_MOMENT_KEYS = {k: registry.key_info(k).label
+                   for k in registry.moment_keys(kinetic=True, dimension=2)}
 _MOMENT_SYMBOLS = {"mean_x": "⟨x⟩", "var_x": "Var x", "mean_v": "⟨v⟩", "var_v": "Var v",
                    "cov_xv": "Cov(x, v)"}
+
+
+def _moment_symbol(key):
+    """Axis label of a moment key: d = 1 symbols, or ⟨x1⟩, Var x1, Cov(x1, v2) in d = 2."""
+    if key in _MOMENT_SYMBOLS:
+        return _MOMENT_SYMBOLS[key]
+    if key.startswith("mean_"):
+        return f"⟨{key[5:]}⟩"
+    a, b = key[4:6], key[6:]
+    return f"Var {a}" if a == b else f"Cov({a}, {b})"
 
 
 # ---------------------------------------------------------------------------------------
@@ -400,8 +414,9 @@ def moments_over_time(t, compare: dict):
     t : array, shape (n_t,)
         Snapshot times.
     compare : dict of str -> array, shape (n_t,)
-        Particle moments ``mean_x``, ``var_x``, ``mean_v``, ``var_v``, ``cov_xv`` and the
-        grid ones under the same name with ``_grid`` appended (either may be missing).
+        Particle moments ``mean_x``, ``var_x``, ``mean_v``, ``var_v``, ``cov_xv`` (d = 1) or
+        ``mean_x1`` … ``cov_v2v2`` (d = 2, :mod:`vfp.validation.registry`) and the grid
+        ones under the same name with ``_grid`` appended (either may be missing).
 
     Returns
     -------
@@ -410,7 +425,8 @@ def moments_over_time(t, compare: dict):
         difference in the title.
     """
     t = np.asarray(t, dtype=float)
-    keys = [k for k in MOMENT_KEYS if _finite(compare.get(k, [])).size
+    labels = {**MOMENT_KEYS, **_ND_MOMENT_KEYS}
+    keys = [k for k in labels if _finite(compare.get(k, [])).size
             or _finite(compare.get(k + "_grid", [])).size]
     if not keys:
         raise ValueError("moments_over_time: no moments in compare")
@@ -422,12 +438,12 @@ def moments_over_time(t, compare: dict):
         if p is not None:
             ax.plot(t, p, color=PARTICLE_COLOUR, ls="none", marker="o", ms=4,
                     label="particles")
-        title = MOMENT_KEYS[key]
+        title = labels[key]
         if p is not None and g is not None and _finite(np.subtract(p, g)).size:
             title += f"  (max |Δ| = {np.nanmax(np.abs(np.subtract(p, g))):.2g})"
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("t")
-        ax.set_ylabel(_MOMENT_SYMBOLS.get(key, key))
+        ax.set_ylabel(_moment_symbol(key))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig

@@ -27,16 +27,39 @@ noise floor
 bookkeeping key
     Stored with a metric but not a distance nor a moment: ``t``, ``n``, ``kl_outside``,
     ``w2_emd_subsample``.
+
+Dimension d ≥ 2
+---------------
+Every function that lists keys takes ``dimension`` (d, default 1: the keys above, exactly
+as files written before d = 2 hold them). In d ≥ 2 the metric *names* are the same and
+their value keys are per axis or per component of the phase-space vector
+z = (x1, …, xd) (overdamped) or z = (x1, …, xd, v1, …, vd) (kinetic):
+
+* ``w2_x`` → ``w2_x1 … w2_xd``; ``w2_v`` → ``w2_v1 … w2_vd`` (1-D W2 of each marginal);
+* ``sw2``, ``w2_emd``, ``kl_knn`` (key ``kl``): on the whole phase space, which has
+  D = d (overdamped) or 2d (kinetic) ≥ 2 dimensions, so they apply in both regimes;
+* ``kl_binned``, ``tv``: on the cells of the x-marginal grid (x1 × … × xd), both regimes;
+* ``mean`` → ``mean_<c>`` for each component c of z, in the order above
+  (``mean_x1, mean_x2, mean_v1, mean_v2``);
+* ``cov`` → ``cov_<a><b>`` for the upper triangle of the D × D covariance, row by row in
+  the order of z: d = 2 kinetic gives ``cov_x1x1, cov_x1x2, cov_x1v1, cov_x1v2,
+  cov_x2x2, cov_x2v1, cov_x2v2, cov_v1v1, cov_v1v2, cov_v2v2`` (``cov_x1x1`` is the
+  variance of x1; there are no ``var_*`` keys in d ≥ 2).
+
+Stored keys per value key follow the same pattern as in d = 1 (``<key>``, ``<key>_floor``
+for distances; ``<key>``, ``<key>_grid``, ``<key>_floor`` for moments; the same bookkeeping
+keys ``kl_outside`` and ``w2_emd_subsample``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = ["Metric", "KeyInfo", "REGISTRY", "METRIC_NAMES", "BOOKKEEPING_KEYS",
            "FLOOR_SUFFIX", "GRID_SUFFIX", "get", "applicable", "stored_keys", "value_keys",
            "distance_keys", "w2_keys", "moment_keys", "fit_keys", "fit_key", "key_info",
-           "is_bookkeeping"]
+           "is_bookkeeping", "components"]
 
 FLOOR_SUFFIX = "_floor"
 GRID_SUFFIX = "_grid"
@@ -90,16 +113,19 @@ class Metric:
     bookkeeping: tuple = ()
     fit: str = "identity"
 
-    def value_keys(self, kinetic: bool) -> tuple:
-        """The value keys written in this regime (empty when the metric does not apply)."""
+    def value_keys(self, kinetic: bool, dimension: int = 1) -> tuple:
+        """The value keys written in this regime and space dimension d (empty when the
+        metric does not apply); d ≥ 2: see the module docstring."""
+        if _dimension(dimension) > 1:
+            return _nd_value_keys(self.name, kinetic, dimension)
         if self.kinetic_only and not kinetic:
             return ()
         return tuple(k for k in self.values if kinetic or k not in self.kinetic_values)
 
-    def stored_keys(self, kinetic: bool) -> tuple:
+    def stored_keys(self, kinetic: bool, dimension: int = 1) -> tuple:
         """Every ``/compare`` key of this metric, in stored order (see module docstring)."""
         keys = []
-        values = self.value_keys(kinetic)
+        values = self.value_keys(kinetic, dimension)
         for k in values:
             if self.kind == "distance":
                 keys += [k, k + FLOOR_SUFFIX]
@@ -206,44 +232,104 @@ def _metrics(metrics):
     return [get(n) for n in names]
 
 
-def applicable(metrics=None, kinetic: bool = True) -> tuple:
-    """The names among ``metrics`` (default: all) that apply in this regime."""
-    return tuple(m.name for m in _metrics(metrics) if m.value_keys(kinetic))
+def applicable(metrics=None, kinetic: bool = True, dimension: int = 1) -> tuple:
+    """The names among ``metrics`` (default: all) that apply in this regime and dimension."""
+    return tuple(m.name for m in _metrics(metrics) if m.value_keys(kinetic, dimension))
 
 
-def stored_keys(metrics=None, kinetic: bool = True) -> list:
-    """Names of the ``/compare`` datasets for the chosen metrics and regime (``t`` excluded).
+def stored_keys(metrics=None, kinetic: bool = True, dimension: int = 1) -> list:
+    """Names of the ``/compare`` datasets for the chosen metrics, regime and space dimension
+    d (``t`` excluded).
 
     Metrics in the order given (default: every metric); per metric the order of
-    :meth:`Metric.stored_keys`. Identical to the former ``vfp.run.compare_keys``.
+    :meth:`Metric.stored_keys`. For d = 1 identical to the former ``vfp.run.compare_keys``;
+    d ≥ 2 keys: module docstring.
     """
     keys = []
     for m in _metrics(metrics):
-        keys.extend(m.stored_keys(kinetic))
+        keys.extend(m.stored_keys(kinetic, dimension))
     return keys
 
 
-def value_keys(metrics=None, kinetic: bool = True, kind: str | None = None) -> tuple:
+def value_keys(metrics=None, kinetic: bool = True, kind: str | None = None,
+               dimension: int = 1) -> tuple:
     """Value keys (no floors, grids or bookkeeping) of the chosen metrics, optionally of one
     ``kind`` ("distance" or "moment")."""
     return tuple(k for m in _metrics(metrics) if kind is None or m.kind == kind
-                 for k in m.value_keys(kinetic))
+                 for k in m.value_keys(kinetic, dimension))
 
 
-def distance_keys(metrics=None, kinetic: bool = True) -> tuple:
-    """Value keys of the distances: ``w2_x, w2_v, sw2, w2_emd, kl, kl_binned, tv``."""
-    return value_keys(metrics, kinetic, "distance")
+def distance_keys(metrics=None, kinetic: bool = True, dimension: int = 1) -> tuple:
+    """Value keys of the distances: ``w2_x, w2_v, sw2, w2_emd, kl, kl_binned, tv`` (d = 1;
+    ``w2_x1, w2_x2, w2_v1, w2_v2, sw2, …`` for d = 2)."""
+    return value_keys(metrics, kinetic, "distance", dimension)
 
 
-def w2_keys(metrics=None, kinetic: bool = True) -> tuple:
+def w2_keys(metrics=None, kinetic: bool = True, dimension: int = 1) -> tuple:
     """Value keys of the W2-type distances (fitted as W2² ≍ 1/N in a sweep)."""
     return tuple(k for m in _metrics(metrics) if m.fit == "square"
-                 for k in m.value_keys(kinetic))
+                 for k in m.value_keys(kinetic, dimension))
 
 
-def moment_keys(metrics=None, kinetic: bool = True) -> tuple:
-    """Value keys of the moments: ``mean_x, mean_v, var_x, var_v, cov_xv``."""
-    return value_keys(metrics, kinetic, "moment")
+def moment_keys(metrics=None, kinetic: bool = True, dimension: int = 1) -> tuple:
+    """Value keys of the moments: ``mean_x, mean_v, var_x, var_v, cov_xv`` (d = 1;
+    ``mean_x1 … cov_v2v2`` for d = 2)."""
+    return value_keys(metrics, kinetic, "moment", dimension)
+
+
+def components(kinetic: bool = True, dimension: int = 1) -> tuple:
+    """Names of the components of the phase-space vector z in d ≥ 2, in stored order:
+    ``("x1", "x2")`` (overdamped, d = 2) or ``("x1", "x2", "v1", "v2")`` (kinetic)."""
+    d = _dimension(dimension)
+    xs = tuple(f"x{a}" for a in range(1, d + 1))
+    return xs + (tuple(f"v{a}" for a in range(1, d + 1)) if kinetic else ())
+
+
+def _dimension(dimension) -> int:
+    if isinstance(dimension, bool) or not isinstance(dimension, int) or not 1 <= dimension <= 3:
+        raise ValueError(f"dimension must be 1, 2 or 3, got {dimension!r}")
+    return dimension
+
+
+def _nd_value_keys(name: str, kinetic: bool, dimension: int) -> tuple:
+    """Value keys of metric ``name`` in d = ``dimension`` ≥ 2 (module docstring)."""
+    d = _dimension(dimension)
+    axes = range(1, d + 1)
+    comps = components(kinetic, d)
+    if name == "w2_x":
+        return tuple(f"w2_x{a}" for a in axes)
+    if name == "w2_v":
+        return tuple(f"w2_v{a}" for a in axes) if kinetic else ()
+    if name == "mean":
+        return tuple(f"mean_{c}" for c in comps)
+    if name == "cov":
+        return tuple(f"cov_{a}{b}" for i, a in enumerate(comps) for b in comps[i:])
+    return tuple(REGISTRY[name].values)  # phase-space or x-marginal-cell scalars
+
+
+def _nd_label(key: str) -> str | None:
+    """Label of a d ≥ 2 value key, or None when ``key`` is not one."""
+    m = re.fullmatch(r"w2_([xv][1-3])", key)
+    if m:
+        return f"W₂ of {m.group(1)}-marginal"
+    m = re.fullmatch(r"mean_([xv][1-3])", key)
+    if m:
+        return f"mean of {m.group(1)}"
+    m = re.fullmatch(r"cov_([xv][1-3])([xv][1-3])", key)
+    if m:
+        a, b = m.groups()
+        return f"variance of {a}" if a == b else f"covariance of {a} and {b}"
+    return None
+
+
+def _nd_metric_of(key: str):
+    """(metric name, value key) of a d ≥ 2 per-axis key, or None."""
+    for d in (2, 3):
+        for kinetic in (True, False):
+            for name in ("w2_x", "w2_v", "mean", "cov"):
+                if key in _nd_value_keys(name, kinetic, d):
+                    return name, key
+    return None
 
 
 def fit_key(key: str) -> str:
@@ -255,9 +341,9 @@ def fit_key(key: str) -> str:
     return key + FIT_SUFFIX[REGISTRY[info.metric].fit]
 
 
-def fit_keys(metrics=None, kinetic: bool = True) -> tuple:
+def fit_keys(metrics=None, kinetic: bool = True, dimension: int = 1) -> tuple:
     """The sweep's fitted quantities of every value key, in stored order."""
-    return tuple(fit_key(k) for k in value_keys(metrics, kinetic))
+    return tuple(fit_key(k) for k in value_keys(metrics, kinetic, dimension=dimension))
 
 
 def is_bookkeeping(key: str) -> bool:
@@ -279,4 +365,17 @@ def key_info(key: str) -> KeyInfo:
                     label = _LABELS[v] + {"value": "", "floor": " (noise floor)",
                                           "grid": " (grid)"}[role]
                     return KeyInfo(key, m.name, role, v, m.kind, label)
+    for suffix, role in (("", "value"), (FLOOR_SUFFIX, "floor"), (GRID_SUFFIX, "grid")):
+        base = key[:len(key) - len(suffix)] if suffix and key.endswith(suffix) else key
+        if suffix and base == key:
+            continue
+        found = _nd_metric_of(base)
+        if found is not None:
+            name, v = found
+            kind = REGISTRY[name].kind
+            if role == "grid" and kind != "moment":
+                break
+            label = _nd_label(v) + {"value": "", "floor": " (noise floor)",
+                                    "grid": " (grid)"}[role]
+            return KeyInfo(key, name, role, v, kind, label)
     raise ValueError(f"unknown comparison key {key!r}")
