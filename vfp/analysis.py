@@ -104,11 +104,22 @@ def describe(path) -> str:
                 f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in t.items()))
         if "grid" in f:
             g = f["grid"]
-            shape = g["f"].shape if "f" in g else g["rho"].shape
             ts = g["t"][()]
-            lines.append(f"  grid: {'x'.join(map(str, shape[1:]))} cells, "
+            if int(g.attrs.get("dimension", 1)) == 2:
+                cells = "x".join(map(str, g["rho"].shape[1:]))
+                if "g" in g:
+                    cells += " x " + "x".join(map(str, g["g"].shape[1:]))
+                cells = f"d = 2, {cells}"
+            else:
+                shape = g["f"].shape if "f" in g else g["rho"].shape
+                cells = "x".join(map(str, shape[1:]))
+            lines.append(f"  grid: {cells} cells, "
                          f"scheme {g.attrs.get('scheme', '?')}, cfl {g.attrs.get('cfl', '?')}, "
                          f"{len(ts)} snapshots at t = {np.array2string(ts, precision=3)}")
+            if "f_t" in g:
+                lines.append(f"        full density f (float32, gzip) at "
+                             f"t = {np.array2string(g['f_t'][()], precision=3)}; marginals "
+                             "rho (x) and g (v) at every snapshot")
             d = g["diagnostics"]
             if d["mass"].shape[0]:
                 mass = d["mass"][()]
@@ -119,7 +130,9 @@ def describe(path) -> str:
         if "particles" in f:
             p = f["particles"]
             ts = p["t"][()]
-            lines.append(f"  particles: n = {p.attrs.get('n', '?')} ({p['x'].shape[1]} stored), "
+            dim = int(p.attrs.get("dimension", 1))
+            lines.append(f"  particles: {'d = %d, ' % dim if dim > 1 else ''}"
+                         f"n = {p.attrs.get('n', '?')} ({p['x'].shape[1]} stored), "
                          f"scheme {p.attrs.get('scheme', '?')}, dt {p.attrs.get('dt', '?')}, "
                          f"seed {p.attrs.get('seed', '?')}, {len(ts)} snapshots")
         if "compare" in f:

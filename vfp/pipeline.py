@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import axis, grid_problem, particle_forces
+from .model import axis, grid_axes, grid_problem, particle_forces, particle_forces_nd
 
 __all__ = ["BOUNDARY_MASS_WARNING", "boundary_warning", "solve_grid", "particle_domain", "initial_particles",
-           "simulate_particles", "compare_keys", "compare_states", "grid_edges"]
+           "simulate_particles", "compare_keys", "compare_states", "grid_edges",
+           "grid_marginals"]
 
 #: fraction of the mass at the edge of the domain above which a run warns
 BOUNDARY_MASS_WARNING = 1e-6
@@ -36,7 +37,7 @@ _INITIAL_STREAM = 0x1A17
 
 
 def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, on_diagnostics=None,
-               check_cfl=True):
+               check_cfl=True, keep_states=True):
     """Solve the config's grid problem.
 
     Parameters
@@ -51,6 +52,10 @@ def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, on_diagno
         Each new batch of diagnostic samples, as the run goes.
     check_cfl : bool
         Reject a cfl above the scheme's positivity limit.
+    keep_states : bool
+        Keep every snapshot state in the solution (off for the large 4-D phase space: the
+        ``on_snapshot`` callback still sees each state; ``solution.rho``/``g`` keep the
+        marginals).
 
     Returns
     -------
@@ -68,7 +73,7 @@ def solve_grid(cfg, times=None, *, on_snapshot=None, on_progress=None, on_diagno
     solution = solve(problem, initial, times, scheme=g.scheme, cfl=g.effective_cfl(),
                      diagnostics_every=g.diagnostics_every, on_snapshot=on_snapshot,
                      on_progress=on_progress, on_diagnostics=on_diagnostics,
-                     check_cfl=check_cfl, dt=g.dt)
+                     check_cfl=check_cfl, dt=g.dt, keep_states=keep_states)
     return solution, problem, outside
 
 
@@ -90,9 +95,33 @@ def boundary_warning(max_boundary_mass, kinetic):
 
 
 def grid_edges(cfg):
-    """Cell edges of the config's grid: (x_edges, v_edges), v_edges None when overdamped."""
+    """Cell edges of the config's grid: (x_edges, v_edges), v_edges None when overdamped.
+
+    d = 1: one array each; d = 2: a list of one array per axis.
+    """
     g = cfg.grid
+    if cfg.dimension > 1:
+        xs, vs = grid_axes(g, cfg.model.kinetic)
+        return [a.edges for a in xs], None if vs is None else [a.edges for a in vs]
     return axis(g.x).edges, axis(g.v).edges if cfg.model.kinetic else None
+
+
+def grid_marginals(state, x_edges, v_edges):
+    """(ρ, g) of a grid state: the x-marginal and the v-marginal (None when overdamped).
+
+    d = 2 kinetic: ρ = hv1 hv2 Σ_v f of shape (nx1, nx2), g = hx1 hx2 Σ_x f of shape
+    (nv1, nv2); overdamped: (state, None).
+    """
+    if v_edges is None:
+        return state, None
+    if isinstance(x_edges, (list, tuple)):
+        hx = np.prod([np.diff(e)[0] for e in x_edges])
+        hv = np.prod([np.diff(e)[0] for e in v_edges])
+        d = len(x_edges)
+        axes_x = tuple(range(d))
+        axes_v = tuple(range(d, 2 * d))
+        return state.sum(axis=axes_v) * hv, state.sum(axis=axes_x) * hx
+    return state.sum(axis=1) * np.diff(v_edges)[0], state.sum(axis=0) * np.diff(x_edges)[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -103,6 +132,14 @@ def particle_domain(cfg):
     """The particles' reflecting interval (lo, hi): ``particles.x``, else the grid's x-axis,
     else None (free space, no walls)."""
     p = cfg.particles
+    if cfg.dimension > 1:
+        if p.x is not None:
+            axes = p.x if isinstance(p.x, (list, tuple)) else (p.x,) * cfg.dimension
+        elif cfg.grid is not None:
+            axes = cfg.grid.x_axes
+        else:
+            return None
+        return (np.array([float(a.min) for a in axes]), np.array([float(a.max) for a in axes]))
     axis = p.x if p.x is not None else (cfg.grid.x if cfg.grid is not None else None)
     return None if axis is None else (float(axis.min), float(axis.max))
 
@@ -114,8 +151,8 @@ def initial_particles(cfg, n, seed):
 
     Returns
     -------
-    x0 : ndarray, shape (n,)
-    v0 : ndarray, shape (n,), or None (overdamped)
+    x0 : ndarray, shape (n,) (d = 1) or (n, d)
+    v0 : ndarray of the same shape, or None (overdamped)
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), _INITIAL_STREAM]))
     domain = particle_domain(cfg)
@@ -123,6 +160,12 @@ def initial_particles(cfg, n, seed):
         sample = cfg.initial.sample(int(n), rng)
     else:
         sample = cfg.initial.sample_in(int(n), rng, *domain)
+    d = cfg.dimension
+    if d > 1:
+        sample = np.asarray(sample).reshape(int(n), -1)
+        if cfg.model.kinetic:
+            return np.ascontiguousarray(sample[:, :d]), np.ascontiguousarray(sample[:, d:])
+        return np.ascontiguousarray(sample), None
     if cfg.model.kinetic:
         return sample[:, 0].copy(), sample[:, 1].copy()
     return np.ascontiguousarray(sample).reshape(-1), None
@@ -156,8 +199,11 @@ def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
         times = cfg.time.times()
     x0, v0 = initial_particles(cfg, n, seed)
     domain = particle_domain(cfg)
-    grad, interaction = particle_forces(m.potential, m.interaction,
-                                        *(domain if domain is not None else (None, None)))
+    box = domain if domain is not None else (None, None)
+    if cfg.dimension > 1:
+        grad, interaction = particle_forces_nd(m.potential, m.interaction, cfg.dimension, *box)
+    else:
+        grad, interaction = particle_forces(m.potential, m.interaction, *box)
     return simulate(x0, v0, grad_potential=grad, interaction=interaction, gamma=m.gamma,
                     temperature=m.temperature, dt=p.dt, snapshots=times, domain=domain,
                     scheme=p.scheme, interaction_method=p.interaction_method,
@@ -169,12 +215,12 @@ def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
 # Comparison
 
 
-def compare_keys(metrics, kinetic: bool) -> list[str]:
-    """Names of the /compare datasets for the chosen metrics and regime (from the metric
-    registry, :func:`vfp.validation.registry.stored_keys`)."""
+def compare_keys(metrics, kinetic: bool, dimension: int = 1) -> list[str]:
+    """Names of the /compare datasets for the chosen metrics, regime and dimension (from
+    the metric registry, :func:`vfp.validation.registry.stored_keys`)."""
     from vfp.validation import registry
 
-    return registry.stored_keys(metrics, kinetic)
+    return registry.stored_keys(metrics, kinetic, dimension)
 
 
 def compare_states(x, v, x_edges, v_edges, state, compare_cfg, snapshot_index: int = 0) -> dict:
@@ -193,6 +239,8 @@ def compare_states(x, v, x_edges, v_edges, state, compare_cfg, snapshot_index: i
     from vfp.validation import metrics as vm
     from vfp.validation import registry
 
+    if isinstance(x_edges, (list, tuple)):
+        return _compare_states_nd(x, v, x_edges, v_edges, state, compare_cfg, snapshot_index)
     metrics = registry.applicable(compare_cfg.metrics, kinetic=v is not None)
     out = vm.compare_snapshot(x, v, x_edges, v_edges, state, metrics=metrics,
                               seed=compare_cfg.seed + 1000 * snapshot_index,
@@ -201,3 +249,31 @@ def compare_states(x, v, x_edges, v_edges, state, compare_cfg, snapshot_index: i
                               noise_floor=compare_cfg.noise_floor)
     return {k: (val if isinstance(val, str) else float(val)) for k, val in out.items()
             if isinstance(val, (str, int, float, np.floating, np.integer))}
+
+
+def _clean(out):
+    return {k: (val if isinstance(val, str) else float(val)) for k, val in out.items()
+            if isinstance(val, (str, int, float, np.floating, np.integer))}
+
+
+def _compare_states_nd(x, v, x_edges, v_edges, state, compare_cfg, snapshot_index):
+    """d ≥ 2: :func:`vfp.validation.metrics_nd.compare_snapshot_nd` on the full state, or,
+    when only the marginals (ρ, g) are at hand (``state`` a tuple), the marginal-only
+    metrics (:func:`~vfp.validation.metrics_nd.compare_marginals_nd`; the phase-space ones
+    are NaN)."""
+    from vfp.validation import metrics_nd as vmn
+    from vfp.validation import registry
+
+    d = len(x_edges)
+    metrics = registry.applicable(compare_cfg.metrics, kinetic=v is not None, dimension=d)
+    options = dict(metrics=metrics, seed=compare_cfg.seed + 1000 * snapshot_index,
+                   n_projections=compare_cfg.n_projections,
+                   emd_subsample=compare_cfg.emd_subsample, noise_floor=compare_cfg.noise_floor)
+    if isinstance(state, tuple):
+        rho, g = state
+        out = vmn.compare_marginals_nd(x, v, x_edges, v_edges, rho, g, metrics=metrics,
+                                       seed=options["seed"], noise_floor=options["noise_floor"])
+    else:
+        out = vmn.compare_snapshot_nd(x, v, x_edges, v_edges, np.asarray(state, dtype=float),
+                                      **options)
+    return _clean(out)

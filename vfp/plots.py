@@ -98,6 +98,10 @@ def plot_run(path, outdir) -> list[str]:
         raise
     except (KeyError, OSError, ValueError, TypeError) as exc:
         raise StoreError(f"{path}: unreadable run file ({exc})") from None
+    if run.dimension == 2:
+        figures = _figures_2d(run)
+        return _write(path, outdir, figures, ("x_marginal", "v_marginal", "marginals_1d",
+                                              "distances", "diagnostics", "moments"))
     figures = {}
     snaps = _snapshots(run)
     if snaps is not None:
@@ -115,17 +119,79 @@ def plot_run(path, outdir) -> list[str]:
             figures["distances"] = lambda: vp.distances_over_time(c["t"], metrics, floors)
         if any(np.isfinite(c.get(k, [np.nan])).any() for k in registry.moment_keys()):
             figures["moments"] = lambda: vp.moments_over_time(c["t"], c)
+    _diagnostics_figure(run, figures)
+    return _write(path, outdir, figures, ("snapshots", "distances", "diagnostics", "moments"))
+
+
+def _diagnostics_figure(run, figures):
     d = run.diagnostics or {}
     if len(d.get("t", [])) and any(len(d.get(k, [])) == len(d["t"])
                                    and np.isfinite(d[k]).any() for k in d if k != "t"):
         figures["diagnostics"] = lambda: vp.grid_diagnostics(d)
+
+
+def _figures_2d(run):
+    """d = 2: x-marginal heat maps (grid beside particles), v-marginal heat maps
+    (kinetic), the 1-D marginal of every axis, distances over time, grid diagnostics and
+    moments."""
+    from vfp.validation import plots_nd as vpn
+
+    figures = {}
+    kinetic = run.kinetic
+    has_grid = run.grid_t is not None and len(run.grid_t) > 0
+    has_particles = run.particle_x is not None and len(run.particle_x) > 0
+    if has_grid:
+        gi = np.arange(len(run.grid_t))
+        pi = None
+        if has_particles:
+            pairs = _match_times(run.grid_t, run.particle_t[:len(run.particle_x)])
+            if len(pairs):
+                gi, pi = pairs.T
+        t = run.grid_t[gi]
+        px = None if pi is None else run.particle_x[pi]
+        pv = None if pi is None or run.particle_v is None else run.particle_v[pi]
+        figures["x_marginal"] = lambda: vpn.marginal_heatmaps(
+            t, run.x_edges, run.grid_rho[gi], px, symbol="x")
+        edges = list(run.x_edges)
+        grid_1d = vpn.grid_axis_marginals(run.x_edges, run.grid_rho[gi])
+        points = px
+        if kinetic and run.grid_g is not None:
+            figures["v_marginal"] = lambda: vpn.marginal_heatmaps(
+                t, run.v_edges, run.grid_g[gi], pv, symbol="v")
+            edges += list(run.v_edges)
+            grid_1d += vpn.grid_axis_marginals(run.v_edges, run.grid_g[gi])
+            points = None if px is None or pv is None else np.concatenate([px, pv], axis=2)
+        figures["marginals_1d"] = lambda: vpn.axis_marginals_figure(t, edges, grid_1d, points)
+    elif has_particles:
+        t = run.particle_t[:len(run.particle_x)]
+        points = run.particle_x if run.particle_v is None else \
+            np.concatenate([run.particle_x, run.particle_v], axis=2)
+        finite = points[np.isfinite(points).all(axis=2)]
+        bins = int(np.clip(2 * np.cbrt(points.shape[1]), 10, 100))
+        edges = [np.histogram_bin_edges(finite[:, k], bins) if finite.size else
+                 np.linspace(-1, 1, bins + 1) for k in range(points.shape[2])]
+        figures["marginals_1d"] = lambda: vpn.axis_marginals_figure(t, edges, None, points)
+    c = run.compare or {}
+    if "t" in c and len(c["t"]):
+        if any(np.isfinite(c[k]).any() for k in registry.distance_keys(
+                kinetic=kinetic, dimension=2) if k in c):
+            figures["distances"] = lambda: vpn.distances_over_time_nd(
+                c["t"], c, dimension=2, kinetic=kinetic)
+        if any(np.isfinite(c.get(k, [np.nan])).any()
+               for k in registry.moment_keys(kinetic=kinetic, dimension=2)):
+            figures["moments"] = lambda: vp.moments_over_time(c["t"], c)
+    _diagnostics_figure(run, figures)
+    return figures
+
+
+def _write(path, outdir, figures, order):
     if not figures:
         raise StoreError(f"{path}: the run file holds no snapshots, comparisons or "
                          "diagnostics to plot")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in ("snapshots", "distances", "diagnostics", "moments"):
+    for name in order:
         if name in figures:
             out = outdir / f"{name}.png"
             figures[name]().savefig(out, dpi=DPI)

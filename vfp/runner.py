@@ -94,7 +94,8 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
     path = Path(output) if output is not None else cfg.output_path()
     result = RunResult(status=0, message="finished", success=True,
                        path=path if write else None, times=times)
-    keys = pipeline.compare_keys(cfg.compare.metrics, kinetic) if cfg.compares else []
+    keys = pipeline.compare_keys(cfg.compare.metrics, kinetic, cfg.dimension) \
+        if cfg.compares else []
     compare_rows: list[dict] = []
 
     grid_spec = None
@@ -102,11 +103,13 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
         x_edges, v_edges = pipeline.grid_edges(cfg)
         grid_spec = {"x_edges": x_edges, "v_edges": v_edges,
                      "attrs": {"scheme": cfg.grid.scheme, "cfl": cfg.grid.effective_cfl()}}
+        if cfg.dimension > 1 and kinetic:
+            grid_spec["full_times"] = [float(times[i]) for i in cfg.full_snapshot_indices()]
     part_spec = None
     if cfg.particles is not None:
         p = cfg.particles
         part_spec = {"n": p.n, "n_stored": p.n_stored(), "kinetic": kinetic, "seed": p.seed,
-                     "scheme": p.scheme, "dt": p.dt}
+                     "scheme": p.scheme, "dt": p.dt, "dimension": cfg.dimension}
     writer = None
     if write:
         writer = RunWriter(path, cfg.text, grid=grid_spec, particles=part_spec,
@@ -146,18 +149,35 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
 def _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl):
     kinetic = cfg.model.kinetic
     bar = Progress("grid", times[-1], len(times), progress)
-    dv = axis(cfg.grid.v).h if kinetic else None
+    phase_space_4d = cfg.dimension > 1 and kinetic
+    if phase_space_4d:
+        x_edges, v_edges = pipeline.grid_edges(cfg)
+        full = set(cfg.full_snapshot_indices())
+    else:
+        dv = axis(cfg.grid.v).h if kinetic else None
 
     def on_snapshot(index, t, state):
-        grid_states.append(np.array(state, copy=True))
+        if phase_space_4d:
+            # the 4-D states are large: keep float32 copies for the comparison (its
+            # estimators' noise is far above float32 round-off)
+            grid_states.append(np.asarray(state, dtype=np.float32))
+        else:
+            grid_states.append(np.array(state, copy=True))
         if writer is not None:
-            writer.write_grid_snapshot(t, state, dv=dv)
+            if phase_space_4d:
+                rho, g = pipeline.grid_marginals(state, x_edges, v_edges)
+                writer.write_grid_marginals(t, rho, g, state if index in full else None)
+            elif cfg.dimension > 1:
+                writer.write_grid_marginals(t, state)
+            else:
+                writer.write_grid_snapshot(t, state, dv=dv)
         bar.snapshot(index, t)
 
     try:
         sol, problem, outside = pipeline.solve_grid(
             cfg, times, on_snapshot=on_snapshot, on_progress=bar, check_cfl=check_cfl,
-            on_diagnostics=writer.append_grid_diagnostics if writer is not None else None)
+            on_diagnostics=writer.append_grid_diagnostics if writer is not None else None,
+            keep_states=not phase_space_4d)
     finally:
         bar.close()
     if outside > BOUNDARY_MASS_WARNING:
