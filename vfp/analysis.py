@@ -192,6 +192,23 @@ class Recomputation:
         return self.n_particles is not None and self.n_used < self.n_particles
 
 
+def _grid_state(data, index, t, notes):
+    """The grid state at snapshot ``index`` for the comparison: f or ρ in d = 1; in d = 2
+    kinetic the stored full density when it was kept at ``t``, else the marginals (ρ, g)
+    (the phase-space metrics are then NaN, and a note says so)."""
+    if data.dimension == 1:
+        return data.grid_f[index] if data.kinetic else data.grid_rho[index]
+    if not data.kinetic:
+        return data.grid_rho[index]
+    if data.grid_f_t is not None:
+        hit = np.flatnonzero(np.isclose(data.grid_f_t, t, rtol=0, atol=1e-12 * max(1.0, t)))
+        if hit.size:
+            return np.asarray(data.grid_f[hit[0]], dtype=np.float64)
+    notes.append(f"t = {t:.6g}: the full density was not stored (grid.full_snapshots); only "
+                 "the marginal metrics were recomputed (sw2, w2_emd, kl are NaN)")
+    return (data.grid_rho[index], data.grid_g[index])
+
+
 def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None,
                       seed=None) -> Recomputation:
     """Recompute /compare from the stored grid and particle snapshots.
@@ -243,7 +260,8 @@ def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None
         emd_subsample=emd_subsample if emd_subsample is not None else base.emd_subsample,
         noise_floor=base.noise_floor, seed=base.seed if seed is None else int(seed))
     kinetic = data.kinetic
-    keys = registry.stored_keys(chosen, kinetic)
+    dimension = data.dimension
+    keys = registry.stored_keys(chosen, kinetic, dimension)
     n_used = int(data.particle_x.shape[1])
     n_particles = (data.particle_attrs or {}).get("n")
     n_particles = int(n_particles) if n_particles is not None else None
@@ -257,7 +275,7 @@ def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None
         match = np.flatnonzero(np.isclose(data.grid_t, t, rtol=0, atol=1e-12 * max(1.0, t)))
         if not len(match):
             continue
-        state = data.grid_f[match[0]] if kinetic else data.grid_rho[match[0]]
+        state = _grid_state(data, match[0], t, notes)
         v = data.particle_v[index] if kinetic else None
         row = compare_states(data.particle_x[index], v, data.x_edges, data.v_edges, state,
                              compare_cfg, snapshot_index=index)

@@ -68,9 +68,10 @@ SWEEP_FORMAT = "vfp-sweep-1"
 SWEEP_DEFAULT_EXCLUDED = ("w2_emd",)   # exact OT is opt-in for sweeps (seconds per call)
 # from the metric registry: W2-type keys (fitted as W2²), moments (fitted as the squared
 # error particles − grid) and every fitted quantity
-W2_KEYS = registry.w2_keys()
-MOMENT_KEYS = registry.moment_keys()
-FIT_KEYS = registry.fit_keys()
+# (d = 1 keys, then the per-axis keys of d = 2)
+W2_KEYS = tuple(dict.fromkeys(registry.w2_keys() + registry.w2_keys(dimension=2)))
+MOMENT_KEYS = tuple(dict.fromkeys(registry.moment_keys() + registry.moment_keys(dimension=2)))
+FIT_KEYS = tuple(dict.fromkeys(registry.fit_keys() + registry.fit_keys(dimension=2)))
 _SEED_TAG = 0x5EED5
 
 
@@ -131,9 +132,9 @@ def sweep_metrics(cfg, metrics=None) -> tuple:
     return tuple(m for m in cfgmod.COMPARE_METRICS if m not in SWEEP_DEFAULT_EXCLUDED)
 
 
-def sweep_metric_keys(metrics, kinetic) -> list[str]:
+def sweep_metric_keys(metrics, kinetic, dimension: int = 1) -> list[str]:
     """Dataset names under /sweep/metrics: comparison keys plus the derived squares."""
-    keys = list(pipeline.compare_keys(metrics, kinetic))
+    keys = list(pipeline.compare_keys(metrics, kinetic, dimension))
     for k in W2_KEYS:
         if k in keys:
             keys += [f"{k}_sq", f"{k}_sq_floor"]
@@ -302,16 +303,21 @@ def solve_grid_states(cfg, times):
     sol, problem, outside = pipeline.solve_grid(cfg, times)
     if sol.status != 0:
         raise SweepError("grid", f"grid solver: {sol.message}")
-    v_edges = problem.v.edges if cfg.model.kinetic else None
+    x_edges, v_edges = pipeline.grid_edges(cfg)
     info = {"grid_solve": sol.solve_time, "grid_compile": sol.compile_time,
             "initial_outside": outside, "max_boundary_mass": sol.max_boundary_mass}
-    return [np.asarray(s) for s in sol.states], problem.x.edges, v_edges, sol.diagnostics, info
+    # 4-D phase-space states are kept (and stored) as float32, as in a run file
+    dtype = np.float32 if cfg.dimension > 1 and cfg.model.kinetic else np.float64
+    return [np.asarray(s, dtype=dtype) for s in sol.states], x_edges, v_edges, \
+        sol.diagnostics, info
 
 
 def exact_reference_params(cfg):
     """(a, κ, var0 / cov0) when the model is V = a x²/2, W = κ x²/2 (or none) with one
     Gaussian initial law, else None."""
     m = cfg.model
+    if cfg.dimension > 1:
+        return None
     gp = m.potential.grad_polynomial
     if gp is None or len(gp) != 2 or gp[0] != 0.0 or gp[1] <= 0:
         return None
@@ -414,6 +420,9 @@ class _SweepWriter:
 
     @staticmethod
     def _grid(f, grid, times):
+        if isinstance(grid["x_edges"], (list, tuple)):
+            _SweepWriter._grid_2d(f, grid, times)
+            return
         g = f.create_group("grid")
         ex = np.asarray(grid["x_edges"], float)
         g["x_edges"] = ex
@@ -426,6 +435,32 @@ class _SweepWriter:
             g["v"] = 0.5 * (ev[1:] + ev[:-1])
             g["f"] = states
             g["rho"] = states.sum(axis=2) * np.diff(ev)[0]
+        else:
+            g["rho"] = states
+        d = g.create_group("diagnostics")
+        for k, val in (grid.get("diagnostics") or {}).items():
+            d[k] = np.asarray(val, float)
+
+    @staticmethod
+    def _grid_2d(f, grid, times):
+        """d = 2: per-axis edges and centres, ρ [n_t, n1, n2], g [n_t, nv1, nv2] and the
+        full density f (float32) at every snapshot (kinetic), as in a run file."""
+        g = f.create_group("grid")
+        g.attrs["dimension"] = 2
+        for prefix, edges in (("x", grid["x_edges"]), ("v", grid.get("v_edges"))):
+            for k, e in enumerate(edges or (), start=1):
+                e = np.asarray(e, float)
+                g[f"{prefix}{k}_edges"] = e
+                g[f"{prefix}{k}"] = 0.5 * (e[1:] + e[:-1])
+        g["t"] = np.asarray(times, float)
+        states = np.asarray(grid["states"])
+        if grid.get("v_edges") is not None:
+            rho, gm = zip(*(pipeline.grid_marginals(np.asarray(st, float), grid["x_edges"],
+                                                    grid["v_edges"]) for st in states))
+            g["rho"] = np.asarray(rho)
+            g["g"] = np.asarray(gm)
+            g.create_dataset("f", data=states.astype(np.float32), compression="gzip",
+                             compression_opts=1, shuffle=True)
         else:
             g["rho"] = states
         d = g.create_group("diagnostics")
@@ -557,6 +592,15 @@ def is_sweep_file(path) -> bool:
         return False
 
 
+def _edges_of(g, prefix):
+    """The edges of the sweep file's grid axes: one array (d = 1), a list (d = 2), None."""
+    if f"{prefix}_edges" in g:
+        return g[f"{prefix}_edges"][()]
+    if f"{prefix}1_edges" in g:
+        return [g[f"{prefix}{k}_edges"][()] for k in (1, 2)]
+    return None
+
+
 def read_sweep(path) -> SweepData:
     """Read a sweep file (complete or interrupted)."""
     from .store import StoreError
@@ -577,14 +621,22 @@ def read_sweep(path) -> SweepData:
             ns=s["n"][()], seeds=s["seeds"][()], t=s["t"][()], done=s["done"][()],
             seconds=s["seconds"][()], task_seed=s["task_seed"][()],
             metrics={k: s["metrics"][k][()] for k in s["metrics"]}, summary=summary,
-            exact=exact, x_edges=g["x_edges"][()],
-            v_edges=g["v_edges"][()] if "v_edges" in g else None,
+            exact=exact, x_edges=_edges_of(g, "x"), v_edges=_edges_of(g, "v"),
             grid_states=g["f"][()] if "f" in g else g["rho"][()],
             diagnostics={k: g["diagnostics"][k][()] for k in g["diagnostics"]})
 
 
 # ---------------------------------------------------------------------------------------
 # The driver
+
+
+def _as_edges(edges):
+    """Edges as arrays: one array (d = 1), a list of arrays (d = 2), or None."""
+    if edges is None:
+        return None
+    if isinstance(edges, (list, tuple)):
+        return [np.asarray(e, dtype=float) for e in edges]
+    return np.asarray(edges, dtype=float)
 
 
 @dataclass
@@ -686,7 +738,7 @@ def _run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, client=None,
         (Path(cfg.source).stem if cfg.source else "sweep") + "_sweep.h5")
     kinetic = cfg.model.kinetic
     metric_names = sweep_metrics(cfg, metrics)
-    keys = sweep_metric_keys(metric_names, kinetic)
+    keys = sweep_metric_keys(metric_names, kinetic, cfg.dimension)
     times = cfg.time.times()
     timings = {}
     result_warnings = []
@@ -736,8 +788,8 @@ def _run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, client=None,
     skipped = len(ns) * len(seeds) - len(tasks)
     shared = {"config_text": cfg.text, "config_source": cfg.source,
               "config": None if cfg.text else cfg, "config_seed": cfg.particles.seed,
-              "times": times, "x_edges": np.asarray(grid["x_edges"]),
-              "v_edges": None if grid["v_edges"] is None else np.asarray(grid["v_edges"]),
+              "times": times, "x_edges": _as_edges(grid["x_edges"]),
+              "v_edges": _as_edges(grid["v_edges"]),
               "states": [np.asarray(s) for s in grid["states"]], "metrics": metric_names,
               "keys": keys}
 
