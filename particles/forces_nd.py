@@ -28,12 +28,13 @@ import itertools
 from collections import namedtuple
 
 import numpy as np
+from numba import njit
 from numba.extending import overload, register_jitable
 
 from .forces import Polynomial, Tabulated
 
-__all__ = ["PolynomialND", "TabulatedND", "as_force_nd", "force_block", "AffineForceND",
-           "PolyForceND", "TableForceND"]
+__all__ = ["PolynomialND", "TabulatedND", "as_force_nd", "force_block", "compiled_gradient",
+           "AffineForceND", "PolyForceND", "TableForceND"]
 
 AffineForceND = namedtuple("AffineForceND", ["A", "b"])
 AffineForceND.__doc__ = "Packed ∇V(x) = A x + b: A float64 (d, d), b float64 (d,)."
@@ -397,6 +398,20 @@ def _table_block(X, i0, m, G, table, lo, inv_h, shape):
         if nan:
             for k in range(d):
                 G[k, j] = np.nan
+
+
+@njit(cache=True)
+def _force_points(X, G, force):
+    force_block(X, 0, X.shape[1], G, force)
+
+
+def compiled_gradient(spec, points):
+    """∇V at ``points`` (m, d) → (m, d) by the compiled :func:`force_block` of
+    ``spec.packed()`` (what the time loops evaluate; for tests against ``spec(points)``)."""
+    X = np.ascontiguousarray(_points(points, spec.dimension).T)
+    G = np.empty_like(X)
+    _force_points(X, G, spec.packed())
+    return G.T.copy()
 
 
 @overload(force_block, inline="always")

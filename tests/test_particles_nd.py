@@ -16,12 +16,23 @@ from scipy import linalg
 from vfp.particles import (GaussianKernel, PolynomialND, Quadratic, RadialKernel, TabulatedND,
                            simulate)
 from vfp.particles import reference as ref
+from vfp.particles.forces_nd import compiled_gradient
 from vfp.particles.interaction_nd import (MeshPlan2D, interaction_force_nd, mesh_force_2d,
                                           radial_phi)
 
 Z5 = 5.0
 H2 = np.array([[1.2, 0.3], [0.3, 0.8]])         # rotated, anisotropic
 H3 = np.array([[1.0, 0.2, -0.1], [0.2, 0.7, 0.15], [-0.1, 0.15, 1.3]])
+B2 = np.array([0.3, -0.2])
+# The default tests run every compiled loop with this one force form (AffineForceND), so
+# the suite compiles each parallel driver once; the other forms are checked through the
+# serial compiled_gradient here and in the loops under --runslow.
+QUAD = PolynomialND.quadratic(H2, B2)
+DOUBLE_WELL = PolynomialND([[4, 0], [2, 0], [1, 1], [0, 2]], [0.25, -0.5, 0.3, 0.5])
+
+
+def quad_grad(x):
+    return x @ H2 + B2
 
 
 @pytest.fixture
@@ -186,7 +197,12 @@ def test_polynomial_nd_gradient_exact():
     want = np.stack([x1 ** 3 - x1 + 0.3 * x2 ** 3, 0.9 * x1 * x2 ** 2 + x2], axis=1)
     np.testing.assert_allclose(P(pts), want, rtol=1e-13, atol=1e-13)
     assert type(P.packed()).__name__ == "PolyForceND"
-    np.testing.assert_array_equal(PolynomialND.quadratic(H2).packed().A, H2)
+    np.testing.assert_allclose(compiled_gradient(P, pts), want, rtol=1e-13, atol=1e-13)
+    np.testing.assert_array_equal(QUAD.packed().A, H2)
+    np.testing.assert_array_equal(QUAD.packed().b, B2)
+    np.testing.assert_allclose(QUAD(pts), quad_grad(pts), rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(compiled_gradient(QUAD, pts), quad_grad(pts), rtol=1e-14,
+                               atol=1e-14)
 
 
 def _twin_run(scheme, kinetic, spec_force, force_fn, inter, phi, seed=3):
@@ -222,10 +238,9 @@ def test_simulate_nd_matches_numpy_twin(scheme, kinetic, interacting):
     """4 steps in a reflecting box (both walls of both axes hit) against reference.py:
     the same noise stream (normals_nd), per-axis mirrors and counts; positions agree to
     round-off (pairwise sums in another order: 1e-12)."""
-    P = PolynomialND([[4, 0], [2, 0], [1, 1], [0, 2]], [0.25, -0.5, 0.3, 0.5])
     inter = GaussianKernel(0.6, 0.5) if interacting else None
     phi = (lambda r: radial_phi(inter, r)) if interacting else None
-    sol, x, v, counts = _twin_run(scheme, kinetic, P, P, inter, phi)
+    sol, x, v, counts = _twin_run(scheme, kinetic, QUAD, quad_grad, inter, phi)
     np.testing.assert_allclose(sol.x, x, rtol=0, atol=1e-12)
     if kinetic:
         np.testing.assert_allclose(sol.v, v, rtol=0, atol=1e-11)
@@ -233,9 +248,26 @@ def test_simulate_nd_matches_numpy_twin(scheme, kinetic, interacting):
     assert np.all(counts > 0), counts
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("scheme,kinetic", [("euler", False), ("euler", True),
+                                            ("baoab", True)])
+def test_simulate_nd_twin_other_force_forms(scheme, kinetic):
+    """The loops with the general polynomial (PolyForceND) and a TabulatedND force,
+    blocked (no interaction) and streaming (pairwise), against the twins."""
+    T = TabulatedND.from_callable(DOUBLE_WELL, [-1.5, -1.5], [1.5, 1.5], [61, 51])
+    for spec in (DOUBLE_WELL, T):
+        for inter in (None, GaussianKernel(0.6, 0.5)):
+            phi = None if inter is None else (lambda r: radial_phi(inter, r))
+            sol, x, v, counts = _twin_run(scheme, kinetic, spec, spec, inter, phi)
+            np.testing.assert_allclose(sol.x, x, rtol=0, atol=1e-12)
+            if kinetic:
+                np.testing.assert_allclose(sol.v, v, rtol=0, atol=1e-11)
+            np.testing.assert_array_equal(sol.reflections, counts)
+
+
 def test_tabulated_nd_and_radial_kernel_twins():
-    """TabulatedND (multilinear) and RadialKernel (pairwise, table) in the compiled loop
-    against the twins; TabulatedND reproduces a bilinear ∇V exactly and a smooth one to
+    """TabulatedND (multilinear; compiled and NumPy) and RadialKernel (pairwise, table,
+    in the compiled loop) against the twins; TabulatedND reproduces a bilinear ∇V exactly and a smooth one to
     O(h²) (bound Σ_j h_j²/8 max|∂_j²∂_kV|)."""
     grad = lambda p: np.stack([np.sin(p[:, 0]) + 0.2 * p[:, 1], 0.2 * p[:, 0] + p[:, 1] ** 3],
                               axis=1)
@@ -249,8 +281,9 @@ def test_tabulated_nd_and_radial_kernel_twins():
                               -p[:, 0] * p[:, 1]], axis=1)
     Tb = TabulatedND.from_callable(bil, [-1.5, -1.5], [1.5, 1.5], 7)
     np.testing.assert_allclose(Tb(pts), bil(pts), atol=1e-13)
+    np.testing.assert_allclose(compiled_gradient(T, pts), T(pts), rtol=0, atol=1e-14)
     R = RadialKernel.from_callable(lambda r: -r * np.exp(-r * r), 3.0, nodes=3001)
-    sol, x, v, counts = _twin_run("baoab", True, T, T, R,
+    sol, x, v, counts = _twin_run("baoab", True, QUAD, quad_grad, R,
                                   lambda r: np.where(r > 0, R.grad(r) / np.where(r > 0, r, 1),
                                                      0.0))
     np.testing.assert_allclose(sol.x, x, rtol=0, atol=1e-12)
@@ -346,7 +379,7 @@ def test_mesh_2d_run_close_to_pairwise(rng):
     g = GaussianKernel(0.5, 0.5)
     x0 = rng.normal(0, 0.4, (2000, 2)).clip(-1.4, 1.4)
     v0 = rng.normal(0, 0.5, (2000, 2))
-    kw = dict(grad_potential=PolynomialND.quadratic(H2), interaction=g, temperature=0.3,
+    kw = dict(grad_potential=QUAD, interaction=g, temperature=0.3,
               dt=0.02, snapshots=[0.2], domain=(-1.5, 1.5), scheme="baoab", seed=6)
     a = simulate(x0, v0, interaction_method="mesh", mesh_cells=64, **kw)
     b = simulate(x0, v0, interaction_method="pairwise", **kw)
@@ -364,7 +397,7 @@ _THREADS_CHILD_ND = r"""
 import json, numba, numpy as np
 from vfp.particles import GaussianKernel, PolynomialND, Quadratic, simulate
 assert numba.config.NUMBA_NUM_THREADS == 3, numba.config.NUMBA_NUM_THREADS
-P = PolynomialND([[4, 0], [2, 0], [1, 1], [0, 2]], [0.25, -0.5, 0.3, 0.5])
+P = PolynomialND.quadratic([[1.2, 0.3], [0.3, 0.8]], [0.3, -0.2])
 rng = np.random.default_rng(0)
 n = 5001
 x0 = rng.uniform(-1.5, 1.5, (n, 2))
