@@ -1,7 +1,11 @@
-"""Particle (Lagrangian) simulator of mean-field Langevin dynamics in 1-D.
+"""Particle (Lagrangian) simulator of mean-field Langevin dynamics in R^d, d = 1, 2, 3.
 
 Kinetic:     dX = V dt,  dV = −γV dt − V'(X) dt − (1/N) Σ_j W'(X − X^j) dt + sqrt(2γλ) dB
 Overdamped:  dX = −V'(X) dt − (1/N) Σ_j W'(X − X^j) dt + sqrt(2λ) dB
+
+(d ≥ 2: ∇V and the radial interaction ∇W(x) = w'(|x|) x/|x|; x0 of shape (N, d),
+:mod:`particles.driver_nd`, :mod:`particles.forces_nd` (PolynomialND, TabulatedND),
+:mod:`particles.interaction_nd` (RadialKernel, pairwise, 2-D mesh).)
 
 Public API::
 
@@ -22,8 +26,11 @@ and raises plain messages (the config layer adds the key's name).
 
 from .driver import SCHEMES, ParticleSolution, check_temperature, simulate
 from .forces import Polynomial, Tabulated
+from .forces_nd import PolynomialND, TabulatedND
 from .interaction import INTERACTION_METHODS, GaussianKernel, Quadratic, TabulatedKernel
+from .interaction_nd import RadialKernel
 
-__all__ = ["Polynomial", "Tabulated", "Quadratic", "GaussianKernel", "TabulatedKernel",
+__all__ = ["Polynomial", "Tabulated", "PolynomialND", "TabulatedND", "Quadratic",
+           "GaussianKernel", "TabulatedKernel", "RadialKernel",
            "INTERACTION_METHODS", "simulate", "ParticleSolution", "SCHEMES",
            "check_temperature"]

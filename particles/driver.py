@@ -720,6 +720,14 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
     ValueError
         On invalid input, with a plain message naming the argument.
     """
+    if np.ndim(x0) > 2:
+        raise ValueError(f"x0 must have shape (N,) or (N, d) (got {np.shape(x0)})")
+    if np.ndim(x0) == 2:
+        return _simulate_columns(x0, v0, grad_potential=grad_potential,
+                                 interaction=interaction, gamma=gamma, temperature=temperature,
+                                 dt=dt, snapshots=snapshots, domain=domain, scheme=scheme,
+                                 interaction_method=interaction_method, mesh_cells=mesh_cells,
+                                 seed=seed, on_snapshot=on_snapshot, on_progress=on_progress)
     x, v, n, lo, hi, lam, gamma, dt, snaps, seed = _validate(
         x0, v0, temperature, gamma, dt, snapshots, domain, seed)
     kinetic = v is not None
@@ -841,3 +849,40 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
                             compile_time=compile_time, solve_time=solve_time,
                             interaction_method=METHOD_NAMES[method], scheme=sch.name,
                             mesh_cells=cells, domain=None if not bounded else (lo, hi))
+
+
+def _simulate_columns(x0, v0, *, grad_potential, interaction, domain, on_snapshot, **kw):
+    """x0 of shape (N, d): d = 2, 3 run in :func:`particles.driver_nd.simulate_nd`; d = 1
+    runs on this module's d = 1 path (the same numbers as x0[:, 0]) with the d-dimensional
+    specs converted and the arrays shown as (N, 1)."""
+    from .driver_nd import simulate_nd      # imported here: driver_nd imports this module
+    from .forces_nd import PolynomialND, TabulatedND
+    from .interaction_nd import RadialKernel
+
+    x = np.asarray(x0)
+    if x.shape[1] != 1:
+        return simulate_nd(x0, v0, grad_potential=grad_potential, interaction=interaction,
+                           domain=domain, on_snapshot=on_snapshot, **kw)
+    if v0 is not None and np.shape(v0) != x.shape:
+        raise ValueError(f"v0 has shape {np.shape(v0)} but x0 has {x.shape}")
+    if isinstance(grad_potential, (PolynomialND, TabulatedND)):
+        grad_potential = grad_potential.as_1d()
+    if isinstance(interaction, RadialKernel):
+        interaction = interaction.as_odd_kernel()
+    if domain is not None:
+        try:
+            domain = (float(np.ravel(domain[0])[0]) if np.size(domain[0]) == 1 else domain[0],
+                      float(np.ravel(domain[1])[0]) if np.size(domain[1]) == 1 else domain[1])
+        except (TypeError, IndexError):
+            pass                            # _validate names the bad domain
+
+    def snap(k, t, xs, vs):
+        on_snapshot(k, t, xs[:, None], None if vs is None else vs[:, None])
+
+    sol = simulate(x[:, 0], None if v0 is None else np.asarray(v0)[:, 0],
+                   grad_potential=grad_potential, interaction=interaction, domain=domain,
+                   on_snapshot=None if on_snapshot is None else snap, **kw)
+    sol.x = sol.x[:, None]
+    if sol.v is not None:
+        sol.v = sol.v[:, None]
+    return sol

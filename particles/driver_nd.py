@@ -1,0 +1,500 @@
+"""Compiled time loops of the N-particle Langevin system in d = 2, 3 and their driver.
+
+Model, x ∈ R^d, G(x; ρ_N) = ∇V(x) + (1/N) Σ_j φ(|x − x_j|)(x − x_j) (radial W, see
+:mod:`particles.interaction_nd`):
+
+* kinetic:     dX = V dt,  dV = −γ V dt − G(X; ρ_N) dt + sqrt(2γλ) dB;
+* overdamped:  dX = −G(X; ρ_N) dt + sqrt(2λ) dB.
+
+The schemes are the d = 1 ones (:mod:`particles.driver`) applied per axis, G evaluated at
+the same positions for every axis:
+
+* ``euler``: kinetic x ← x + η v, v ← (1 − γη) v − η G(x) + sqrt(2γλη) ξ; overdamped
+  x ← x − η G(x) + sqrt(2λη) ξ (x, G, ρ_N from the old step; DESIGN §4);
+* ``baoab`` (kinetic): B v ← v − (η/2) G; A x ← x + (η/2) v; O v ← e^{−γη} v +
+  sqrt(λ(1 − e^{−2γη})) ξ; A; B with G at the new positions (kept for the next step).
+
+Walls: a box [lo_k, hi_k] per axis (or free space: lo = −∞, hi = +∞). After each drift a
+coordinate outside its interval is mirrored back and, kinetic, that velocity component
+reversed; mirrors are counted per axis and wall, ``reflections[k, 0]`` (lo_k) and
+``reflections[k, 1]`` (hi_k).
+
+Storage: positions and velocities are held axis by axis, X and V of shape (d, N)
+(C order), so every per-axis update loops contiguously over particles. Users see
+(N, d) arrays: ``on_snapshot`` receives the read-only transposed views ``X.T``, ``V.T``,
+and the solution holds (N, d) copies.
+
+Noise stream layout: the variate of particle i, axis k (0-based) at global step s is
+``rng.normal(key, s·d + k, i)``, the d = 1 generator at the virtual step s·d + k. It is
+a pure function of (seed, s, k, i), independent of threads and chunking; for d = 1 it
+is the d = 1 stream. Limits: s·d + k < 2³² and i < 2³².
+
+Compiled paths (particles in fixed blocks of BLOCK, so no result depends on the thread
+count; all reductions run in a fixed order):
+
+* blocked (no interaction): ``prange`` over blocks with the time loop inside a block
+  (:func:`_advance_blocked`); each step is ∇V for the block (:func:`force_block`), then
+  per axis a noise pass and an update pass;
+* streaming (interaction): time loop outside, per step the interaction set-up
+  (:func:`particles.interaction_nd.prepare_nd`) then ``prange`` over blocks with the same
+  per-block step functions (:func:`_advance_streaming`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+from numba import njit, prange
+from numba.core.errors import NumbaPerformanceWarning
+
+from .driver import (BLOCK, CHUNK_WORK, LO_MASK, MAX_N, SCHEME_BAOAB, ParticleSolution,
+                     _reflect, _step_plan, check_temperature, get_scheme)
+from .forces_nd import as_force_nd, force_block
+from .interaction import METHOD_MESH, METHOD_NAMES, METHOD_NONE, NoInteraction
+# The field classes must be globals of the module whose prange bodies receive them:
+# Numba's parfor lowering resolves a named tuple argument's class by name there.
+from .interaction_nd import (ExactFieldND, MeshField2D, MeshPlan2D,  # noqa: F401
+                             PairwiseFieldND, add_interaction_block, as_interaction_nd,
+                             check_mesh_2d, pack_plan_nd, prepare_nd, resolve_method_nd)
+from .rng import fill_normals, seed_key
+
+__all__ = ["simulate_nd", "MAX_DIMENSION"]
+
+MAX_DIMENSION = 3
+STREAMING_ONLY = False      # tests set it to run non-interacting runs on the streaming path
+
+
+# ----------------------------------------------------------------------------------------
+# per-block step functions (serial; called inside prange bodies)
+# ----------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _reflect_axis(X, V, a, i0, m, lo, hi, kinetic, counts):
+    """Mirror X[a, i0:i0+m] into [lo, hi] (reversing V[a]); add the mirrors to counts[a]."""
+    code = np.int64(0)
+    for i in range(i0, i0 + m):
+        if kinetic:
+            xn, vn, c = _reflect(X[a, i], V[a, i], lo, hi)
+            V[a, i] = vn
+        else:
+            xn, vn, c = _reflect(X[a, i], 0.0, lo, hi)
+        X[a, i] = xn
+        code += c
+    counts[a, 0] += code & LO_MASK
+    counts[a, 1] += code >> 32
+
+
+@njit(cache=True)
+def _euler_block(X, V, kinetic, G, z, i0, m, h, step, key, gamma, lam, force, field, lo, hi,
+                 counts):
+    """One Euler step of particles i0 .. i0 + m − 1 (G: (d, BLOCK) workspace)."""
+    d = X.shape[0]
+    force_block(X, i0, m, G, force)
+    add_interaction_block(X, i0, m, G, field)
+    ud = np.uint64(d)
+    if kinetic:
+        damp = 1.0 - gamma * h
+        sig = np.sqrt(2.0 * gamma * lam * h)
+        for a in range(d):
+            fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
+            la = lo[a]
+            ha = hi[a]
+            out = 0
+            for j in range(m):
+                xi = X[a, i0 + j]
+                vi = V[a, i0 + j]
+                xn = xi + h * vi
+                V[a, i0 + j] = damp * vi - h * G[a, j] + sig * z[j]
+                out += np.int64(xn < la) + np.int64(xn > ha)
+                X[a, i0 + j] = xn
+            if out:
+                _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
+    else:
+        sig = np.sqrt(2.0 * lam * h)
+        for a in range(d):
+            fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
+            la = lo[a]
+            ha = hi[a]
+            out = 0
+            for j in range(m):
+                xn = X[a, i0 + j] - h * G[a, j] + sig * z[j]
+                out += np.int64(xn < la) + np.int64(xn > ha)
+                X[a, i0 + j] = xn
+            if out:
+                _reflect_axis(X, V, a, i0, m, la, ha, False, counts)
+
+
+@njit(cache=True)
+def _baoab_first_block(X, V, F, z, i0, m, h, step, key, gamma, lam, lo, hi, counts):
+    """B, A, O, A of BAOAB for particles i0 .. i0 + m − 1 (F: the stored force (d, N))."""
+    d = X.shape[0]
+    half = 0.5 * h
+    ou = np.exp(-gamma * h)
+    sig = np.sqrt(lam * (1.0 - ou * ou))
+    ud = np.uint64(d)
+    for a in range(d):
+        fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
+        la = lo[a]
+        ha = hi[a]
+        out = 0
+        for j in range(m):                       # B, A
+            vi = V[a, i0 + j] - half * F[a, i0 + j]
+            xn = X[a, i0 + j] + half * vi
+            out += np.int64(xn < la) + np.int64(xn > ha)
+            V[a, i0 + j] = vi
+            X[a, i0 + j] = xn
+        if out:
+            _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
+        out = 0
+        for j in range(m):                       # O, A
+            vi = ou * V[a, i0 + j] + sig * z[j]
+            xn = X[a, i0 + j] + half * vi
+            out += np.int64(xn < la) + np.int64(xn > ha)
+            V[a, i0 + j] = vi
+            X[a, i0 + j] = xn
+        if out:
+            _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
+
+
+@njit(cache=True)
+def _force_into(X, F, G, i0, m, force, field):
+    """F[:, i0:i0+m] = ∇V + interaction at the current positions (G: workspace)."""
+    force_block(X, i0, m, G, force)
+    add_interaction_block(X, i0, m, G, field)
+    for a in range(X.shape[0]):
+        for j in range(m):
+            F[a, i0 + j] = G[a, j]
+
+
+@njit(cache=True)
+def _baoab_last_block(X, V, F, G, i0, m, h, force, field):
+    """Final B of BAOAB: F ← G(x) at the new positions, v ← v − (h/2) F."""
+    _force_into(X, F, G, i0, m, force, field)
+    half = 0.5 * h
+    for a in range(X.shape[0]):
+        for j in range(m):
+            V[a, i0 + j] = V[a, i0 + j] - half * F[a, i0 + j]
+
+
+# ----------------------------------------------------------------------------------------
+# parallel drivers
+# ----------------------------------------------------------------------------------------
+
+@njit(cache=True, parallel=True)
+def _advance_blocked(X, V, F, baoab, kinetic, n_steps, dt, dt_last, step0, key, gamma, lam,
+                     force, lo, hi):
+    """No interaction: ``n_steps`` steps (the last of ``dt_last``) of every particle,
+    ``prange`` over blocks, time loop inside a block. Returns the mirrors (d, 2)."""
+    d, n = X.shape
+    nblk = (n + BLOCK - 1) // BLOCK
+    counts = np.zeros((nblk, d, 2), np.int64)
+    for b in prange(nblk):
+        i0 = b * BLOCK
+        m = min(n, i0 + BLOCK) - i0
+        G = np.empty((d, BLOCK))
+        z = np.empty(BLOCK)
+        field = NoInteraction(0.0)
+        for s in range(n_steps):
+            h = dt if s < n_steps - 1 else dt_last
+            st = np.uint64(step0 + s)
+            if baoab:
+                _baoab_first_block(X, V, F, z, i0, m, h, st, key, gamma, lam, lo, hi,
+                                   counts[b])
+                _baoab_last_block(X, V, F, G, i0, m, h, force, field)
+            else:
+                _euler_block(X, V, kinetic, G, z, i0, m, h, st, key, gamma, lam, force, field,
+                             lo, hi, counts[b])
+    return _sum_blocks(counts)
+
+
+@njit(cache=True)
+def _sum_blocks(counts):
+    nb, d, _ = counts.shape
+    tot = np.zeros((d, 2), np.int64)
+    for b in range(nb):
+        for a in range(d):
+            tot[a, 0] += counts[b, a, 0]
+            tot[a, 1] += counts[b, a, 1]
+    return tot
+
+
+@njit(cache=True, parallel=True)
+def _par_euler(X, V, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts):
+    """One Euler step of every particle with the prepared ``field``, prange over blocks."""
+    d, n = X.shape
+    nblk = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblk):
+        i0 = b * BLOCK
+        m = min(n, i0 + BLOCK) - i0
+        G = np.empty((d, BLOCK))
+        z = np.empty(BLOCK)
+        _euler_block(X, V, kinetic, G, z, i0, m, h, st, key, gamma, lam, force, field, lo, hi,
+                     counts[b])
+
+
+@njit(cache=True, parallel=True)
+def _par_baoab_first(X, V, F, h, st, key, gamma, lam, lo, hi, counts):
+    """B, A, O, A of every particle, prange over blocks."""
+    n = X.shape[1]
+    nblk = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblk):
+        i0 = b * BLOCK
+        m = min(n, i0 + BLOCK) - i0
+        z = np.empty(BLOCK)
+        _baoab_first_block(X, V, F, z, i0, m, h, st, key, gamma, lam, lo, hi, counts[b])
+
+
+@njit(cache=True, parallel=True)
+def _par_baoab_last(X, V, F, h, force, field):
+    """Final B of every particle with the prepared ``field``; h = 0 only sets F."""
+    d, n = X.shape
+    nblk = (n + BLOCK - 1) // BLOCK
+    for b in prange(nblk):
+        i0 = b * BLOCK
+        m = min(n, i0 + BLOCK) - i0
+        G = np.empty((d, BLOCK))
+        _baoab_last_block(X, V, F, G, i0, m, h, force, field)
+
+
+# parallel=True without a prange of their own, as particles.driver._advance_euler: a
+# serial caller of a parallel kernel can be cached with a dangling link (numba#8578).
+# The per-step kernels take the field as an argument (a field built and used in the same
+# function fails in Numba's parfor lowering).
+@njit(cache=True, parallel=True)
+def _advance_streaming(X, V, F, baoab, kinetic, n_steps, dt, dt_last, step0, key, gamma, lam,
+                       force, lo, hi, plan):
+    """With interaction: time loop outside; per step the set-up (:func:`prepare_nd`) and
+    the parallel per-block step. Returns the mirrors (d, 2)."""
+    d, n = X.shape
+    nblk = (n + BLOCK - 1) // BLOCK
+    counts = np.zeros((nblk, d, 2), np.int64)
+    for s in range(n_steps):
+        h = dt if s < n_steps - 1 else dt_last
+        st = np.uint64(step0 + s)
+        if baoab:
+            _par_baoab_first(X, V, F, h, st, key, gamma, lam, lo, hi, counts)
+            field = prepare_nd(X, plan)
+            _par_baoab_last(X, V, F, h, force, field)
+        else:
+            field = prepare_nd(X, plan)
+            _par_euler(X, V, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts)
+    return _sum_blocks(counts)
+
+
+@njit(cache=True, parallel=True)
+def _initial_force(X, V, F, force, plan):
+    """F = ∇V + interaction at the current positions (BAOAB's first B; V untouched)."""
+    field = prepare_nd(X, plan)
+    _par_baoab_last(X, V, F, 0.0, force, field)
+
+
+@njit(cache=True, parallel=True)
+def _count_nonfinite_2d(X):
+    d, n = X.shape
+    c = 0
+    for i in prange(n):
+        for a in range(d):
+            if not np.isfinite(X[a, i]):
+                c += 1
+    return c
+
+
+# ----------------------------------------------------------------------------------------
+# driver
+# ----------------------------------------------------------------------------------------
+
+def _box(domain, d):
+    """(lo, hi) arrays of length d from scalars or length-d sequences; None → None."""
+    if domain is None:
+        return None, None
+    try:
+        if len(domain) != 2:
+            raise ValueError
+        lo = np.asarray(domain[0], dtype=np.float64)
+        hi = np.asarray(domain[1], dtype=np.float64)
+        if lo.ndim > 1 or hi.ndim > 1 or lo.size not in (1, d) or hi.size not in (1, d):
+            raise ValueError
+        lo = np.broadcast_to(lo.ravel(), (d,)).copy()
+        hi = np.broadcast_to(hi.ravel(), (d,)).copy()
+    except (TypeError, ValueError):
+        raise ValueError(f"domain must be None or a pair (lo, hi) of scalars or of length-{d} "
+                         f"sequences (got {domain!r})") from None
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(lo < hi)):
+        raise ValueError(f"domain must satisfy lo < hi on every axis, all finite (got "
+                         f"lo = {lo.tolist()}, hi = {hi.tolist()})")
+    return lo, hi
+
+
+def _validate_nd(x0, v0, temperature, gamma, dt, snapshots, domain, seed):
+    x = np.array(x0, dtype=np.float64, copy=True)
+    if x.ndim != 2:
+        raise ValueError(f"x0 must have shape (N,) or (N, d) (got {x.shape})")
+    n, d = x.shape
+    if not 1 <= d <= MAX_DIMENSION:
+        raise ValueError(f"the particles' dimension d must be 1, 2 or 3 (x0 has shape "
+                         f"{x.shape}, d = {d})")
+    if n <= 0:
+        raise ValueError(f"the number of particles must be > 0 (got {n})")
+    if n > MAX_N:
+        raise ValueError(f"the number of particles must be ≤ {MAX_N} (got {n})")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x0 is not finite")
+    v = None
+    if v0 is not None:
+        v = np.array(v0, dtype=np.float64, copy=True)
+        if v.shape != x.shape:
+            raise ValueError(f"v0 has shape {v.shape} but x0 has {x.shape}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("v0 is not finite")
+    lo, hi = _box(domain, d)
+    if lo is not None:
+        outside = int(np.count_nonzero(np.any((x < lo) | (x > hi), axis=1)))
+        if outside:
+            raise ValueError(f"{outside} of {n} initial positions lie outside the domain "
+                             f"[{lo.tolist()}, {hi.tolist()}]")
+    lam = check_temperature(temperature)
+    try:
+        gamma = float(gamma)
+    except (TypeError, ValueError):
+        raise ValueError(f"gamma must be a number > 0 (got {gamma!r})") from None
+    if v is not None and not (gamma > 0.0 and np.isfinite(gamma)):
+        raise ValueError(f"gamma must be > 0 and finite (got {gamma})")
+    snaps = np.atleast_1d(np.asarray(snapshots, dtype=np.float64))
+    if snaps.ndim != 1 or snaps.size == 0 or not np.all(np.isfinite(snaps)):
+        raise ValueError(f"snapshots must be a non-empty list of finite times (got {snapshots!r})")
+    if snaps[0] < 0.0 or np.any(np.diff(snaps) <= 0.0):
+        raise ValueError(f"snapshots must be ≥ 0 and strictly increasing (got {snaps.tolist()})")
+    t_end = float(snaps[-1])
+    dt = float(dt)
+    if not (dt > 0.0 and np.isfinite(dt)) or (t_end > 0.0 and dt > t_end):
+        raise ValueError(f"dt must be > 0 and ≤ t_end = {t_end} (got {dt})")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer (got {seed!r})")
+    return x, v, n, d, lo, hi, lam, gamma, dt, snaps, int(seed)
+
+
+def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature, dt,
+                snapshots, domain, scheme="euler", interaction_method="auto", mesh_cells=None,
+                seed, on_snapshot=None, on_progress=None) -> ParticleSolution:
+    """:func:`particles.driver.simulate` for x0 of shape (N, d), d = 2 or 3.
+
+    Parameters as :func:`particles.driver.simulate`, except: ``x0``, ``v0`` of shape
+    (N, d); ``grad_potential`` a :class:`particles.forces_nd.PolynomialND`,
+    :class:`particles.forces_nd.TabulatedND` (box only) or None; ``interaction`` None,
+    Quadratic, GaussianKernel or RadialKernel (radial); ``domain`` None or (lo, hi) with
+    scalars or length-d sequences; ``mesh_cells`` an int or a pair (d = 2). The solution's
+    ``x``, ``v`` have shape (N, d), ``reflections`` (d, 2), ``domain`` is
+    (lo tuple, hi tuple) or None; ``on_snapshot(k, t, x, v)`` gets (N, d) read-only views.
+    """
+    x, v, n, d, lo, hi, lam, gamma, dt, snaps, seed = _validate_nd(
+        x0, v0, temperature, gamma, dt, snapshots, domain, seed)
+    kinetic = v is not None
+    sch = get_scheme(scheme)
+    if not kinetic and not sch.supports_overdamped:
+        raise ValueError(f"scheme {sch.name!r} needs the kinetic regime "
+                         "(v0 is None, i.e. overdamped); use 'euler'")
+    bounded = lo is not None
+    force = as_force_nd(grad_potential, d, bounded)
+    inter = as_interaction_nd(interaction)
+    method = resolve_method_nd(inter, interaction_method, n, d, bounded)
+    fpack = force.packed()
+    key = seed_key(seed)
+    wlo = lo if bounded else np.full(d, -np.inf)
+    whi = hi if bounded else np.full(d, np.inf)
+    cells = None
+    mesh_plan = None
+    if method == METHOD_MESH:
+        cells = check_mesh_2d(inter, lo, hi, mesh_cells)
+        mesh_plan = MeshPlan2D(inter, lo, hi, cells)
+
+    X = np.ascontiguousarray(x.T)
+    V = np.ascontiguousarray(v.T) if kinetic else np.zeros((d, 0))
+    baoab = sch.code == SCHEME_BAOAB
+    F = np.zeros((d, n)) if baoab else np.zeros((d, 0))
+    blocked = method == METHOD_NONE and not STREAMING_ONLY
+
+    def advance(Xa, Va, Fa, plan, n_steps, h, h_last, step0):
+        if blocked:
+            return _advance_blocked(Xa, Va, Fa, baoab, kinetic, n_steps, h, h_last, step0, key,
+                                    gamma, lam, fpack, wlo, whi)
+        return _advance_streaming(Xa, Va, Fa, baoab, kinetic, n_steps, h, h_last, step0, key,
+                                  gamma, lam, fpack, wlo, whi, plan)
+
+    def init_force(Xa, Va, Fa, plan):
+        if baoab:
+            _initial_force(Xa, Va, Fa, fpack, plan)
+
+    # compile / load this run's kernels on a 2-particle copy (same types), timed apart
+    tc = time.perf_counter()
+    m_w = min(n, 2)
+    Xw = X[:, :m_w].copy()
+    Vw = V[:, :m_w].copy()
+    Fw = F[:, :m_w].copy()
+    plan_w = pack_plan_nd(method, inter, m_w, d, mesh_plan)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=NumbaPerformanceWarning,
+                                message="(?s).*no transformation for parallel execution")
+        init_force(Xw, Vw, Fw, plan_w)
+        advance(Xw, Vw, Fw, plan_w, 1, min(dt, 1e-12), min(dt, 1e-12), 0)
+        _count_nonfinite_2d(Xw)
+    compile_time = time.perf_counter() - tc
+
+    ts = time.perf_counter()
+    plan = pack_plan_nd(method, inter, n, d, mesh_plan)
+    ro_x = X.T
+    ro_x.flags.writeable = False
+    ro_v = None
+    if kinetic:
+        ro_v = V.T
+        ro_v.flags.writeable = False
+    init_force(X, V, F, plan)
+    t = 0.0
+    step = 0
+    reflections = np.zeros((d, 2), dtype=np.int64)
+    status, message = 0, "ok"
+    reached = []
+    chunk = max(1, int(CHUNK_WORK // max(n * d, 1)))
+    for k, ts_k in enumerate(snaps):
+        n_int, last = _step_plan(t, float(ts_k), dt)
+        done = 0
+        while done < n_int:
+            m = min(chunk, n_int - done)
+            h_last = last if done + m == n_int else dt
+            reflections += advance(X, V, F, plan, m, dt, h_last, step)
+            step += m
+            done += m
+            t = float(ts_k) if done == n_int else t + m * dt
+            bad = _count_nonfinite_2d(X) + (_count_nonfinite_2d(V) if kinetic else 0)
+            if bad:
+                status = -1
+                message = (f"diverged: {bad} non-finite values at t = {t:.6g} "
+                           f"(step {step}); reduce dt")
+                break
+            if on_progress is not None:
+                on_progress(t, step)
+        if status != 0:
+            break
+        t = float(ts_k)
+        reached.append(t)
+        if on_snapshot is not None:
+            on_snapshot(k, t, ro_x, ro_v)
+    solve_time = time.perf_counter() - ts
+    drifts = n * step * sch.drifts_per_step
+    n_refl = int(reflections.sum())
+    if status == 0:
+        walls = ("no walls (free space)" if not bounded else
+                 f"{n_refl} reflections ({n_refl / max(1, drifts):.3g} of the particle "
+                 f"drifts; per axis (lo, hi): {reflections.tolist()})")
+        message = f"reached t = {t:.6g} in {step} steps; {walls}"
+    return ParticleSolution(status=status, message=message, success=status == 0,
+                            t=np.array(reached), t_final=t, x=np.ascontiguousarray(X.T),
+                            v=np.ascontiguousarray(V.T) if kinetic else None, n_steps=step,
+                            reflections=reflections, drifts=drifts,
+                            compile_time=compile_time, solve_time=solve_time,
+                            interaction_method=METHOD_NAMES[method], scheme=sch.name,
+                            mesh_cells=cells,
+                            domain=None if not bounded else (tuple(lo.tolist()),
+                                                             tuple(hi.tolist())))

@@ -1,0 +1,581 @@
+"""Radial interactions in d = 2, 3: the mean-field force (1/N) Σ_j ∇W(x_i − x_j).
+
+In d ≥ 2 the interaction is radial, W(x) = w(|x|), given by the profile's derivative
+w'(r) (r ≥ 0). The force on x_i from x_j is −w'(r)(x_i − x_j)/r (0 at r = 0), so the
+drift term the simulator subtracts is
+
+    G_i = (1/N) Σ_j φ(r_ij) (x_i − x_j),     φ(r) = w'(r)/r,  r_ij = |x_i − x_j|.
+
+Specs: :class:`particles.interaction.Quadratic` (w = κr²/2, φ = κ),
+:class:`particles.interaction.GaussianKernel` (w = s e^{−r²/(2σ²)}, φ = −(s/σ²) e^{−r²/(2σ²)},
+σ the width) and :class:`RadialKernel` (w' tabulated on [0, R], linear interpolation,
+w' = 0 for r > R).
+
+Methods:
+
+* ``exact`` (Quadratic): G_i = κ(x_i − x̄), the mean per axis in fixed blocks, O(N);
+* ``pairwise``: the O(N²) double sum, ``prange`` over i, each row in a fixed j order;
+* ``mesh`` (d = 2, box domain only): cloud-in-cell (bilinear) deposit of the masses 1/N on
+  the (M1 + 1) × (M2 + 1) nodes of the box (fixed particle blocks, rows summed in a fixed
+  order), zero-padded (non-periodic) 2-D FFT convolution with the vector kernel
+  K(r) = φ(|r|) r sampled at the node offsets (both components in one complex transform:
+  ρ real and K_1, K_2 real give IFFT(ρ̂ (K̂_1 + i K̂_2)) = φ_1 + i φ_2), and bilinear
+  interpolation back. The same weights for deposit and interpolation and an odd kernel
+  give zero self-force. Error against ``pairwise`` O(h²) for a smooth kernel.
+* ``auto``: Quadratic → exact; otherwise pairwise for N ≤ 5000 and mesh above (d = 2;
+  refused in free space, as in d = 1); in d = 3 always pairwise (there is no 3-D mesh).
+
+Compiled dispatch as in d = 1: a packed plan (:func:`pack_plan_nd`) whose class selects
+the code, :func:`prepare_nd` (once per step: the mean, the pairwise sums or the mesh
+field) and :func:`add_interaction_block` (adds particle forces into a block of G).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import overload
+
+from ..grids.convolution import fft_inplace, fft_tables
+from .interaction import (AUTO_PAIRWISE_MAX_N, KIND_GAUSSIAN, KIND_TABULATED, METHOD_EXACT,
+                          METHOD_MESH, METHOD_NONE, METHOD_PAIRWISE, GaussianKernel,
+                          NoInteraction, Quadratic, deterministic_mean_par,
+                          INTERACTION_METHODS)
+
+__all__ = ["RadialKernel", "as_interaction_nd", "resolve_method_nd", "MeshPlan2D",
+           "check_mesh_2d", "pack_plan_nd", "prepare_nd", "add_interaction_block",
+           "pairwise_force_nd", "mesh_force_2d", "interaction_force_nd", "radial_phi"]
+
+MESH_BLOCKS_2D = 16     # fixed number of deposit blocks (thread-count independent)
+
+
+class RadialKernel:
+    """Radial profile derivative w'(r) tabulated on r_k = k R/(n − 1), k = 0..n − 1.
+
+    Linear interpolation (error ≤ h²/8 max|w'''|, h = R/(n − 1)); w'(r) = 0 for r > R.
+    The force uses φ(r) = w'(r)/r for r > 0 and 0 at r = 0.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n,)
+        w' at the nodes (n ≥ 2).
+    r_max : float
+        R > 0.
+    resolution : float, optional
+        Length scale a mesh must resolve (spacing ≤ resolution/2); default R/64.
+    """
+
+    def __init__(self, values, r_max, resolution=None):
+        v = np.ascontiguousarray(np.asarray(values, dtype=np.float64))
+        if v.ndim != 1 or v.size < 2:
+            raise ValueError(f"RadialKernel needs ≥ 2 nodes (got shape {v.shape})")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("RadialKernel values are not finite")
+        R = float(r_max)
+        if not (R > 0 and math.isfinite(R)):
+            raise ValueError(f"RadialKernel r_max must be > 0 and finite (got {r_max})")
+        self.values = v
+        self.r_max = R
+        self.inv_h = (v.size - 1) / R
+        self.resolution = R / 64.0 if resolution is None else float(resolution)
+
+    @classmethod
+    def from_callable(cls, grad_profile, r_max, nodes=2**14 + 1, resolution=None):
+        """Tabulate a vectorised w'(r) on ``nodes`` uniform points of [0, r_max]."""
+        nodes = int(nodes)
+        if nodes < 2:
+            raise ValueError(f"RadialKernel needs nodes ≥ 2 (got {nodes})")
+        r = np.linspace(0.0, float(r_max), nodes)
+        vals = np.asarray(grad_profile(r), dtype=np.float64)
+        if vals.shape != r.shape:
+            vals = np.broadcast_to(vals, r.shape).copy()
+        return cls(vals, r_max, resolution)
+
+    def grad(self, r):
+        """Interpolated w'(r), r ≥ 0 (NumPy twin of the compiled lookup)."""
+        r = np.asarray(r, dtype=np.float64)
+        n = self.values.size
+        u = r * self.inv_h
+        inside = (u >= 0) & (u <= n - 1)
+        k = np.clip(np.floor(np.where(inside, u, 0.0)), 0, n - 2).astype(np.int64)
+        f = np.where(inside, u, 0.0) - k
+        out = self.values[k] + f * (self.values[k + 1] - self.values[k])
+        return np.where(inside, out, 0.0)
+
+    def params(self):
+        return KIND_TABULATED, np.array([self.r_max, self.inv_h, 0.0]), self.values
+
+    def as_odd_kernel(self):
+        """The d = 1 :class:`particles.interaction.TabulatedKernel` W'(r) = sign(r) w'(|r|)
+        on [−R, R] (same nodes, mirrored)."""
+        from .interaction import TabulatedKernel
+        v = self.values
+        return TabulatedKernel(np.concatenate([-v[:0:-1], v]), self.r_max, self.resolution)
+
+
+def radial_phi(interaction, r):
+    """φ(r) = w'(r)/r (0 at r = 0) of a radial spec, vectorised (NumPy)."""
+    r = np.asarray(r, dtype=np.float64)
+    if isinstance(interaction, Quadratic):
+        return np.full_like(r, float(interaction.kappa))
+    if isinstance(interaction, GaussianKernel):
+        w2 = float(interaction.width) ** 2
+        return -float(interaction.strength) / w2 * np.exp(-0.5 * r * r / w2)
+    safe = np.where(r > 0, r, 1.0)
+    return np.where(r > 0, interaction.grad(r) / safe, 0.0)
+
+
+def as_interaction_nd(interaction):
+    """None, Quadratic, GaussianKernel or RadialKernel (else ValueError)."""
+    if interaction is None or isinstance(interaction, (Quadratic, GaussianKernel,
+                                                       RadialKernel)):
+        return interaction
+    if callable(interaction):
+        raise ValueError("in d ≥ 2 the interaction is radial: pass Quadratic, GaussianKernel "
+                         "or RadialKernel.from_callable(w', r_max) for a profile w'(r)")
+    raise ValueError("interaction: expected Quadratic, GaussianKernel, RadialKernel or None "
+                     f"in d ≥ 2 (got {type(interaction).__name__})")
+
+
+def resolve_method_nd(interaction, method, n, d, bounded):
+    """The METHOD_* code for ``interaction`` with ``n`` particles in ``d`` dimensions."""
+    if method not in INTERACTION_METHODS:
+        raise ValueError(f"unknown interaction method {method!r} "
+                         f"(choose from {', '.join(INTERACTION_METHODS)})")
+    if interaction is None:
+        return METHOD_NONE
+    if isinstance(interaction, Quadratic):
+        return METHOD_EXACT
+    if method == "pairwise" or (method == "auto" and (n <= AUTO_PAIRWISE_MAX_N or d != 2)):
+        return METHOD_PAIRWISE
+    if d != 2:
+        raise ValueError(f"the mesh interaction exists for d = 2 only (got d = {d}): use "
+                         "'pairwise'")
+    if not bounded:
+        raise ValueError("the mesh interaction" + (f" (auto, N > {AUTO_PAIRWISE_MAX_N})"
+                                                   if method == "auto" else "") +
+                         " needs a bounded domain for its mesh, and there is none (free "
+                         "space): give a domain or ask for the O(N²) 'pairwise' method")
+    return METHOD_MESH
+
+
+def check_mesh_2d(interaction, lo, hi, cells):
+    """Validate mesh cells (int or pair) on the box [lo, hi] (length-2 arrays); return
+    (M1, M2). Default: spacing ≈ resolution/8 per axis, within [16, 1024]."""
+    lo = np.asarray(lo, dtype=np.float64)
+    hi = np.asarray(hi, dtype=np.float64)
+    res = float(interaction.resolution)
+    if cells is None:
+        cells = [int(min(max(math.ceil(8.0 * (hi[a] - lo[a]) / res), 16), 1024))
+                 for a in range(2)]
+    c = np.broadcast_to(np.asarray(cells), (2,))
+    out = []
+    for a in range(2):
+        m = c[a]
+        if isinstance(m, (bool, np.bool_)) or int(m) != m or m < 2:
+            raise ValueError(f"mesh cells must be integers ≥ 2 (got {cells!r})")
+        m = int(m)
+        h = (hi[a] - lo[a]) / m
+        if h > 0.5 * res:
+            need = int(math.ceil(2.0 * (hi[a] - lo[a]) / res))
+            raise ValueError(f"{m} mesh cells on axis {a + 1} give spacing {h:.4g} > half "
+                             f"the kernel scale ({res:.4g}/2); use at least {need} cells")
+        out.append(m)
+    return tuple(out)
+
+
+class MeshPlan2D:
+    """Workspace and kernel transform of the 2-D mesh for one (kernel, box, M1, M2).
+
+    The complex kernel K̂ = FFT2 of K_1 + i K_2 sampled at the offsets
+    (d1 h1, d2 h2), |d_a| ≤ M_a, wrapped to index d_a mod L_a (L_a = smallest power of two
+    ≥ 2M_a + 1: the zero padding makes the circular convolution the linear one).
+    """
+
+    def __init__(self, interaction, lo, hi, cells):
+        m1, m2 = (int(c) for c in cells)
+        self.cells = (m1, m2)
+        self.lo = np.asarray(lo, dtype=np.float64).copy()
+        hi = np.asarray(hi, dtype=np.float64)
+        self.h = (hi - self.lo) / np.array([m1, m2], dtype=np.float64)
+        self.inv_h = 1.0 / self.h
+        L = []
+        for m in (m1, m2):
+            s = 2
+            while s < 2 * m + 1:
+                s *= 2
+            L.append(s)
+        self.fft_size = tuple(L)
+        d1 = np.arange(-m1, m1 + 1)[:, None] * self.h[0]
+        d2 = np.arange(-m2, m2 + 1)[None, :] * self.h[1]
+        phi = radial_phi(interaction, np.sqrt(d1 * d1 + d2 * d2))
+        kern = np.zeros(L, dtype=np.complex128)
+        i1 = np.arange(-m1, m1 + 1) % L[0]
+        i2 = np.arange(-m2, m2 + 1) % L[1]
+        kern[np.ix_(i1, i2)] = phi * d1 + 1j * (phi * d2)
+        self.khat = np.fft.fft2(kern)
+        self.tw1, self.rev1 = fft_tables(L[0])
+        self.tw2, self.rev2 = fft_tables(L[1])
+        self.partial = np.zeros((MESH_BLOCKS_2D, m1 + 1, m2 + 1))
+        self.rho = np.zeros((m1 + 1, m2 + 1))
+        self.phi = np.zeros((2, m1 + 1, m2 + 1))
+        self.work = np.zeros(L, dtype=np.complex128)
+
+
+# ----------------------------------------------------------------------------------------
+# compiled kernels
+# ----------------------------------------------------------------------------------------
+
+@njit(cache=True, inline="always")
+def _table_phi(r2, r_max, inv_h, table):
+    """T(r)/r from r² for a tabulated w' (0 at r = 0 and for r > R)."""
+    if r2 <= 0.0:
+        return 0.0
+    r = np.sqrt(r2)
+    u = r * inv_h
+    n = table.shape[0]
+    if u <= n - 1.0:
+        kf = np.floor(u)
+        if kf > n - 2.0:
+            kf = n - 2.0
+        k = np.int64(kf)
+        f = u - kf
+        return (table[k] + f * (table[k + 1] - table[k])) / r
+    return 0.0
+
+
+@njit(cache=True, parallel=True)
+def pairwise_force_nd(X, G, kind, params, table):
+    """G[:, i] = (1/N) Σ_j φ(|x_i − x_j|)(x_i − x_j), exact O(N²), prange over i.
+
+    Parameters
+    ----------
+    X : ndarray, shape (d, N), d = 2 or 3
+    G : ndarray, shape (d, N)
+        Overwritten.
+    kind, params, table
+        From the spec's ``params()`` (GaussianKernel: KIND_GAUSSIAN, params (s, σ), where
+        φ = −(s/σ²) e^{−r²/(2σ²)}; RadialKernel: KIND_TABULATED, params (R, 1/h), table
+        w'). Each row i is summed in the order j = 0 .. N − 1 (thread-count independent).
+    """
+    d, n = X.shape
+    inv_n = 1.0 / n
+    gauss = kind == KIND_GAUSSIAN
+    a = 0.5 / (params[1] * params[1]) if gauss else 0.0
+    coef = -params[0] / (params[1] * params[1]) * inv_n if gauss else inv_n
+    r_max = params[0]
+    inv_h = params[1]
+    if d == 2:
+        for i in prange(n):
+            a1 = X[0, i]
+            a2 = X[1, i]
+            s1 = 0.0
+            s2 = 0.0
+            if gauss:       # branch-free inner loop (vectorisable)
+                for j in range(n):
+                    r1 = a1 - X[0, j]
+                    r2 = a2 - X[1, j]
+                    p = np.exp(-a * (r1 * r1 + r2 * r2))
+                    s1 += p * r1
+                    s2 += p * r2
+            else:
+                for j in range(n):
+                    r1 = a1 - X[0, j]
+                    r2 = a2 - X[1, j]
+                    p = _table_phi(r1 * r1 + r2 * r2, r_max, inv_h, table)
+                    s1 += p * r1
+                    s2 += p * r2
+            G[0, i] = s1 * coef
+            G[1, i] = s2 * coef
+    else:
+        for i in prange(n):
+            a1 = X[0, i]
+            a2 = X[1, i]
+            a3 = X[2, i]
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            if gauss:
+                for j in range(n):
+                    r1 = a1 - X[0, j]
+                    r2 = a2 - X[1, j]
+                    r3 = a3 - X[2, j]
+                    p = np.exp(-a * (r1 * r1 + r2 * r2 + r3 * r3))
+                    s1 += p * r1
+                    s2 += p * r2
+                    s3 += p * r3
+            else:
+                for j in range(n):
+                    r1 = a1 - X[0, j]
+                    r2 = a2 - X[1, j]
+                    r3 = a3 - X[2, j]
+                    p = _table_phi(r1 * r1 + r2 * r2 + r3 * r3, r_max, inv_h, table)
+                    s1 += p * r1
+                    s2 += p * r2
+                    s3 += p * r3
+            G[0, i] = s1 * coef
+            G[1, i] = s2 * coef
+            G[2, i] = s3 * coef
+
+
+@njit(cache=True, inline="always")
+def _cell(x, lo, inv_h, m):
+    """Cell index k ∈ [0, m − 1] and fraction f ∈ [0, 1] of x on a mesh axis (NaN → 0)."""
+    u = (x - lo) * inv_h
+    if not (u == u):
+        return 0, 0.0
+    kf = np.floor(u)
+    if kf < 0.0:
+        kf = 0.0
+    if kf > m - 1.0:
+        kf = m - 1.0
+    f = u - kf
+    if f > 1.0:
+        f = 1.0
+    if f < 0.0:
+        f = 0.0
+    return np.int64(kf), f
+
+
+@njit(cache=True)
+def _fft2_inplace(work, tw1, rev1, tw2, rev2, inverse):
+    """Unnormalised 2-D DFT of ``work`` (L1, L2): rows, then columns (serial)."""
+    L1, L2 = work.shape
+    for r in range(L1):
+        fft_inplace(work[r], tw2, rev2, inverse)
+    col = np.empty(L1, dtype=np.complex128)
+    for c in range(L2):
+        for r in range(L1):
+            col[r] = work[r, c]
+        fft_inplace(col, tw1, rev1, inverse)
+        for r in range(L1):
+            work[r, c] = col[r]
+
+
+@njit(cache=True, parallel=True)
+def mesh_field_2d(X, lo, inv_h, partial, rho, phi, work, khat, tw1, rev1, tw2, rev2):
+    """Node field φ_a(c) = Σ_k ρ_k K_a(c − k) into ``phi`` (2, M1 + 1, M2 + 1).
+
+    Bilinear deposit of the masses 1/N in B fixed particle blocks (``partial`` (B, M1 + 1,
+    M2 + 1)), summed in a fixed order into ``rho``, then the zero-padded 2-D FFT
+    convolution with ``khat`` (see :class:`MeshPlan2D`)."""
+    n = X.shape[1]
+    nb, mp1, mp2 = partial.shape
+    m1 = mp1 - 1
+    m2 = mp2 - 1
+    L1, L2 = work.shape
+    chunk = (n + nb - 1) // nb
+    for b in prange(nb):
+        row = partial[b]
+        row[:, :] = 0.0
+        for i in range(b * chunk, min(n, (b + 1) * chunk)):
+            k1, f1 = _cell(X[0, i], lo[0], inv_h[0], m1)
+            k2, f2 = _cell(X[1, i], lo[1], inv_h[1], m2)
+            row[k1, k2] += (1.0 - f1) * (1.0 - f2)
+            row[k1 + 1, k2] += f1 * (1.0 - f2)
+            row[k1, k2 + 1] += (1.0 - f1) * f2
+            row[k1 + 1, k2 + 1] += f1 * f2
+    inv_n = 1.0 / n
+    for c1 in prange(mp1):
+        for c2 in range(mp2):
+            s = 0.0
+            for b in range(nb):
+                s += partial[b, c1, c2]
+            rho[c1, c2] = s * inv_n
+    work[:, :] = 0.0
+    for c1 in range(mp1):
+        for c2 in range(mp2):
+            work[c1, c2] = rho[c1, c2]
+    _fft2_inplace(work, tw1, rev1, tw2, rev2, False)
+    for c1 in range(L1):
+        for c2 in range(L2):
+            work[c1, c2] = work[c1, c2] * khat[c1, c2]
+    _fft2_inplace(work, tw1, rev1, tw2, rev2, True)
+    scale = 1.0 / (L1 * L2)
+    for c1 in range(mp1):
+        for c2 in range(mp2):
+            w = work[c1, c2]
+            phi[0, c1, c2] = w.real * scale
+            phi[1, c1, c2] = w.imag * scale
+
+
+@njit(cache=True, inline="always")
+def _mesh_interp_2d(x1, x2, lo, inv_h, phi, a):
+    m1 = phi.shape[1] - 1
+    m2 = phi.shape[2] - 1
+    k1, f1 = _cell(x1, lo[0], inv_h[0], m1)
+    k2, f2 = _cell(x2, lo[1], inv_h[1], m2)
+    return ((1.0 - f1) * ((1.0 - f2) * phi[a, k1, k2] + f2 * phi[a, k1, k2 + 1]) +
+            f1 * ((1.0 - f2) * phi[a, k1 + 1, k2] + f2 * phi[a, k1 + 1, k2 + 1]))
+
+
+@njit(cache=True, parallel=True)
+def _mesh_interp_all(X, G, lo, inv_h, phi):
+    for i in prange(X.shape[1]):
+        G[0, i] = _mesh_interp_2d(X[0, i], X[1, i], lo, inv_h, phi, 0)
+        G[1, i] = _mesh_interp_2d(X[0, i], X[1, i], lo, inv_h, phi, 1)
+
+
+def mesh_force_2d(X, plan):
+    """G (2, N) ≈ (1/N) Σ_j φ(r_ij)(x_i − x_j) by the mesh (compiled kernels)."""
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi, plan.work,
+                  plan.khat, plan.tw1, plan.rev1, plan.tw2, plan.rev2)
+    G = np.empty_like(X)
+    _mesh_interp_all(X, G, plan.lo, plan.inv_h, plan.phi)
+    return G
+
+
+def interaction_force_nd(points, interaction, method="auto", lo=None, hi=None,
+                         mesh_cells=None):
+    """(1/N) Σ_j φ(r_ij)(x_i − x_j) at ``points`` (N, d) → (N, d), by the compiled kernels.
+
+    ``lo``, ``hi`` (length 2) are the mesh box (default: the points' range padded 1 %)."""
+    P = np.asarray(points, dtype=np.float64)
+    if P.ndim != 2 or P.shape[1] not in (2, 3):
+        raise ValueError(f"points must have shape (N, 2) or (N, 3) (got {P.shape})")
+    X = np.ascontiguousarray(P.T)
+    d, n = X.shape
+    inter = as_interaction_nd(interaction)
+    code = resolve_method_nd(inter, method, n, d, bounded=True)
+    if code == METHOD_NONE:
+        return np.zeros_like(P)
+    if code == METHOD_EXACT:
+        mean = np.array([deterministic_mean_par(X[a]) for a in range(d)])
+        return (inter.kappa * (X - mean[:, None])).T.copy()
+    if code == METHOD_PAIRWISE:
+        G = np.empty_like(X)
+        kind, params, table = _kernel_params(inter)
+        pairwise_force_nd(X, G, kind, params, table)
+        return G.T.copy()
+    if lo is None or hi is None:
+        span = X.max(axis=1) - X.min(axis=1)
+        lo = X.min(axis=1) - 0.01 * span - 1e-12
+        hi = X.max(axis=1) + 0.01 * span + 1e-12
+    plan = MeshPlan2D(inter, lo, hi, check_mesh_2d(inter, lo, hi, mesh_cells))
+    return mesh_force_2d(X, plan).T.copy()
+
+
+# ----------------------------------------------------------------------------------------
+# packed plans and fields
+# ----------------------------------------------------------------------------------------
+
+ExactPlanND = namedtuple("ExactPlanND", ["kappa", "mean"])
+ExactPlanND.__doc__ = "Quadratic W = κ|r|²/2 by the exact mean form; ``mean`` (d,) workspace."
+ExactFieldND = namedtuple("ExactFieldND", ["kappa", "mean"])
+PairwisePlanND = namedtuple("PairwisePlanND", ["G", "kind", "params", "table"])
+PairwisePlanND.__doc__ = "Pairwise radial sum: workspace G (d, N), kernel kind/params/table."
+PairwiseFieldND = namedtuple("PairwiseFieldND", ["G"])
+MeshPlan2DArgs = namedtuple("MeshPlan2DArgs", ["lo", "inv_h", "partial", "rho", "phi", "work",
+                                               "khat", "tw1", "rev1", "tw2", "rev2"])
+MeshField2D = namedtuple("MeshField2D", ["lo", "inv_h", "phi"])
+
+
+def _kernel_params(interaction):
+    """(kind int64, params, table) of a GaussianKernel or RadialKernel."""
+    kind, params, table = interaction.params()
+    return np.int64(kind), params, table
+
+
+def pack_plan_nd(method, interaction, n, d, mesh_plan=None):
+    """The packed plan of ``method`` (METHOD_* code) for ``n`` particles in ``d`` dims."""
+    if method == METHOD_NONE:
+        return NoInteraction(0.0)
+    if method == METHOD_EXACT:
+        return ExactPlanND(float(interaction.kappa), np.zeros(d))
+    if method == METHOD_PAIRWISE:
+        kind, params, table = _kernel_params(interaction)
+        return PairwisePlanND(np.zeros((d, n)), kind, params, table)
+    p = mesh_plan
+    return MeshPlan2DArgs(p.lo, p.inv_h, p.partial, p.rho, p.phi, p.work, p.khat, p.tw1,
+                          p.rev1, p.tw2, p.rev2)
+
+
+# The fields are built in these jitted functions (own globals): an overload's closure
+# that names a module global fails when Numba's parfor pass lowers it in another module.
+@njit(cache=True)
+def _exact_field(kappa, mean):
+    return ExactFieldND(kappa, mean)
+
+
+@njit(cache=True)
+def _pairwise_field(G):
+    return PairwiseFieldND(G)
+
+
+@njit(cache=True)
+def _mesh_field(lo, inv_h, phi):
+    return MeshField2D(lo, inv_h, phi)
+
+
+def prepare_nd(X, plan):
+    """Per-step set-up at positions X (d, N): the packed field (compiled dispatch)."""
+    raise NotImplementedError("prepare_nd is called from compiled code")
+
+
+def add_interaction_block(X, i0, m, G, field):
+    """G[:, j] += interaction force of particle i0 + j, 0 ≤ j < m (compiled dispatch)."""
+    raise NotImplementedError("add_interaction_block is called from compiled code")
+
+
+def _cls(t):
+    return getattr(t, "instance_class", None)
+
+
+@overload(prepare_nd)
+def _prepare_nd_compiled(X, plan):
+    cls = _cls(plan)
+    if cls is NoInteraction:
+        return lambda X, plan: plan
+    if cls is ExactPlanND:
+        def exact(X, plan):
+            for a in range(X.shape[0]):
+                plan.mean[a] = deterministic_mean_par(X[a])
+            return _exact_field(plan.kappa, plan.mean)
+        return exact
+    if cls is PairwisePlanND:
+        def pairwise(X, plan):
+            pairwise_force_nd(X, plan.G, plan.kind, plan.params, plan.table)
+            return _pairwise_field(plan.G)
+        return pairwise
+    if cls is MeshPlan2DArgs:
+        def mesh(X, plan):
+            mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi, plan.work,
+                          plan.khat, plan.tw1, plan.rev1, plan.tw2, plan.rev2)
+            return _mesh_field(plan.lo, plan.inv_h, plan.phi)
+        return mesh
+    return None
+
+
+@overload(add_interaction_block, inline="always")
+def _add_interaction_block_compiled(X, i0, m, G, field):
+    cls = _cls(field)
+    if cls is NoInteraction:
+        def none(X, i0, m, G, field):
+            return None
+        return none
+    if cls is ExactFieldND:
+        def exact(X, i0, m, G, field):
+            for a in range(X.shape[0]):
+                mu = field.mean[a]
+                for j in range(m):
+                    G[a, j] += field.kappa * (X[a, i0 + j] - mu)
+        return exact
+    if cls is PairwiseFieldND:
+        def pairwise(X, i0, m, G, field):
+            for a in range(X.shape[0]):
+                for j in range(m):
+                    G[a, j] += field.G[a, i0 + j]
+        return pairwise
+    if cls is MeshField2D:
+        def mesh(X, i0, m, G, field):
+            for j in range(m):
+                x1 = X[0, i0 + j]
+                x2 = X[1, i0 + j]
+                G[0, j] += _mesh_interp_2d(x1, x2, field.lo, field.inv_h, field.phi, 0)
+                G[1, j] += _mesh_interp_2d(x1, x2, field.lo, field.inv_h, field.phi, 1)
+        return mesh
+    return None
