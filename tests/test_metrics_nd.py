@@ -83,17 +83,17 @@ def test_cells_to_nodes_matches_numpy_twin(rng, direction):
     masses[1, 2, 0, 1] = 0.0
     masses /= masses.sum()
     theta = np.asarray(direction) / np.linalg.norm(direction)
-    c_pad, h_pad, flat, mass, shape, lows, highs = N._projection_setup(edges, masses)
+    c_pad, h_pad, index, mass, lows, highs = N._projection_setup(edges, masses)
     n_nodes = 257
     lo = np.sum(np.minimum(theta * lows, theta * highs))
     hi = np.sum(np.maximum(theta * lows, theta * highs))
     dy = (hi - lo) / (n_nodes - 3)
     arrays = [np.zeros(n_nodes) for _ in range(3)]
     pc, pw = theta[:, None] * c_pad, np.abs(theta)[:, None] * h_pad
-    K.cells_to_nodes(flat, mass, shape, pc, pw, lo - dy, dy, *arrays)
+    K.cells_to_nodes(index, mass, pc, pw, lo - dy, dy, *arrays)
     q = np.empty(n_nodes)
     K.node_values(*arrays, dy, q)
-    ref = K.cells_to_nodes_reference(flat, mass, shape, pc, pw, lo - dy, dy, n_nodes)
+    ref = K.cells_to_nodes_reference(index, mass, pc, pw, lo - dy, dy, n_nodes)
     np.testing.assert_allclose(q, ref, rtol=1e-9, atol=1e-9 * ref.max())
 
 
@@ -128,6 +128,21 @@ def test_sliced_nd_two_dimensions_matches_the_exact_code(rng):
     span = np.abs(dirs) @ np.array([8.0, 10.0])
     dy = span / (N.DEFAULT_NODES - 3)
     assert np.all(np.abs(np.sqrt(ours) - np.sqrt(exact)) <= dy)
+
+
+def test_sliced_nd_mass_tail_moves_w2_by_at_most_its_bound(rng):
+    # Leaving out cells holding δ of the mass (renormalised) moves the grid measure by
+    # W2 ≤ √δ × diameter, hence every W2(θ) by at most that (+ the node spacing, twice).
+    e = [np.linspace(-3, 3, 13), np.linspace(-2, 2, 9), np.linspace(-3, 3, 11)]
+    f = gaussian_cells(e, [0.0, 0.2, -0.3], [0.8, 0.7, 1.0])
+    z = rng.normal(size=(2000, 3))
+    dirs = M.random_directions(6, 1, 3)
+    _, full, _ = N.sliced_w2_nd(z, e, f, directions=dirs, per_direction=True, mass_tail=0.0)
+    _, cut, _ = N.sliced_w2_nd(z, e, f, directions=dirs, per_direction=True, mass_tail=1e-2)
+    diameter = np.sqrt(6 ** 2 + 4 ** 2 + 6 ** 2)
+    dy = diameter / (N.DEFAULT_NODES - 3)
+    shift = np.abs(np.sqrt(cut) - np.sqrt(full))
+    assert np.all(shift <= np.sqrt(1e-2) * diameter + 2 * dy) and np.any(shift > 0)
 
 
 def test_sliced_nd_four_dimensional_cell_bias_is_small(rng):

@@ -34,18 +34,16 @@ from ._w2kernels import _invert, _piece
 
 
 @njit(cache=True, nogil=True)
-def cells_to_nodes(flat, mass, shape, proj_centre, proj_width, y0, dy, slope_inc,
+def cells_to_nodes(index, mass, proj_centre, proj_width, y0, dy, slope_inc,
                    value_jump, point):
     """Accumulate the moment-matched trapezoids of the cells on the nodes y0 + j dy.
 
     Parameters
     ----------
-    flat : int64 (K,)
-        Flat C-order indices of the cells of positive mass in a grid of shape ``shape``.
+    index : int32 (K, D)
+        Multi-indices of the cells (of positive mass) to project.
     mass : float64 (K,)
         Their masses.
-    shape : int64 (D,)
-        Grid shape.
     proj_centre : float64 (D, n_max)
         θ_a × centre of cell i along axis a (padded rows).
     proj_width : float64 (D, n_max)
@@ -58,17 +56,15 @@ def cells_to_nodes(flat, mass, shape, proj_centre, proj_width, y0, dy, slope_inc
         direct node values (cells narrower than 2 dy, deposited as hat functions).
         Node values: q_{j+1} = q_j + dy Σ_{i≤j} slope_inc_i + value_jump_{j+1}, plus point.
     """
-    d = shape.shape[0]
+    d = index.shape[1]
     n_nodes = slope_inc.shape[0]
-    for q in range(flat.shape[0]):
-        r = flat[q]
+    for q in range(index.shape[0]):
         z0 = 0.0
         w_first = 0.0
         w_second = 0.0
         sum_sq = 0.0
-        for a in range(d - 1, -1, -1):
-            i = r % shape[a]
-            r //= shape[a]
+        for a in range(d):
+            i = index[q, a]
             z0 += proj_centre[a, i]
             w = proj_width[a, i]
             sum_sq += w * w
@@ -190,15 +186,15 @@ def sweep_nodes(xs, y0, dy, q):
     return total
 
 
-def cells_to_nodes_reference(flat, mass, shape, proj_centre, proj_width, y0, dy, n_nodes):
+def cells_to_nodes_reference(index, mass, proj_centre, proj_width, y0, dy, n_nodes):
     """NumPy twin of :func:`cells_to_nodes` + :func:`node_values` (for tests).
 
     Evaluates the mixture of moment-matched trapezoids (boxes, hats) directly at every
     node: ramps s (y_j − p)_+ summed, steps h 1{y_j ≥ first node ≥ p}. Returns the
     normalised node values, shape (M,).
     """
-    idx = np.unravel_index(flat, tuple(shape))
-    d = len(shape)
+    idx = index.T
+    d = index.shape[1]
     z0 = sum(proj_centre[a, idx[a]] for a in range(d))
     w = np.stack([proj_width[a, idx[a]] for a in range(d)])  # (D, K)
     ws = np.sort(w, axis=0)
