@@ -105,6 +105,9 @@ def _cmd_run(args):
 
     cfg = cfgmod.load(args.config)
     out = Path(args.output) if args.output else cfg.output_path()
+    note = cfgmod.memory_note(cfg)  # big runs say what they will need before they start
+    if note and not args.quiet:
+        print(f"vfp: {note}", file=sys.stderr)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("ignore")
         result = run(cfg, output=out, progress=not args.quiet, overwrite=args.overwrite)

@@ -330,12 +330,12 @@ def exact_reference_params(cfg):
     ini = cfg.initial
     if len(ini.weights) != 1:
         return None
-    std = np.asarray(ini.stds[0], dtype=float)
+    cov0 = ini.component_covs()[0]  # diag(std²), or the full `initial.cov` (x–v correlated)
     out = {"a": float(gp[1]), "kappa": kappa, "temperature": m.temperature}
     if m.kinetic:
-        out.update(cov0=np.diag(std ** 2), gamma=m.gamma)
+        out.update(cov0=cov0, gamma=m.gamma)
     else:
-        out.update(var0=float(std[0] ** 2))
+        out.update(var0=float(cov0[0, 0]))
     return out
 
 
