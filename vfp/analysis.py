@@ -61,7 +61,10 @@ def compare_summary(group) -> list[str]:
              "difference, floor of the difference)"]
     shown = set()
     for metric in registry.REGISTRY.values():
-        for key in metric.values:
+        # every key this metric can write (d = 1, and per axis in d = 2)
+        candidates = dict.fromkeys(metric.values + metric.value_keys(True, 2)
+                                   + metric.value_keys(False, 2))
+        for key in candidates:
             if key not in last:
                 continue
             floor = last.get(key + registry.FLOOR_SUFFIX)
