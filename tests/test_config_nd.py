@@ -513,7 +513,8 @@ def test_d2_config_built_in_python_matches_the_toml():
     assert cfg.grid.x == from_toml.grid.x
     assert np.array_equal(cfg.initial.covs, from_toml.initial.covs)
     pts = RNG_POINTS
-    assert np.array_equal(cfg.model.potential.value_nd(pts), from_toml.model.potential.value_nd(pts))
+    assert np.array_equal(cfg.model.potential.value_nd(pts),
+                          from_toml.model.potential.value_nd(pts))
     # a user's object is wrapped for the model's dimension
     cfg.model.potential = lambda p: 0.5 * np.sum(p**2, axis=1)
     cfgmod.validate(cfg)
