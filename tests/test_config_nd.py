@@ -513,7 +513,8 @@ def test_d2_config_built_in_python_matches_the_toml():
     assert cfg.grid.x == from_toml.grid.x
     assert np.array_equal(cfg.initial.covs, from_toml.initial.covs)
     pts = RNG_POINTS
-    assert np.array_equal(cfg.model.potential.value_nd(pts), from_toml.model.potential.value_nd(pts))
+    assert np.array_equal(cfg.model.potential.value_nd(pts),
+                          from_toml.model.potential.value_nd(pts))
     # a user's object is wrapped for the model's dimension
     cfg.model.potential = lambda p: 0.5 * np.sum(p**2, axis=1)
     cfgmod.validate(cfg)
@@ -690,3 +691,15 @@ def test_d1_kinetic_law_with_a_full_covariance():
     far = text.replace("mean = [1.5, 0.0]", "mean = [60.0, 0.0]")
     with pytest.raises(cfgmod.ConfigError, match="c1.toml: initial: only"):
         cfgmod.loads(far, "c1.toml")
+
+
+def test_correlated_box_mass_in_three_dimensions():
+    cov = np.array([[0.2, 0.1, 0.05], [0.1, 0.15, -0.06], [0.05, -0.06, 0.1]])
+    law = gaussian([0.0, 0.2, -0.1], cov=cov)
+    lo, hi = np.array([-0.5, -0.3, -0.6]), np.array([0.6, 0.8, 0.3])
+    # reference: the box cut into cells (within the quadrature's 1e-7); Genz: 1e-6
+    edges = [np.linspace(a, b, 13) for a, b in zip(lo, hi)]
+    assert abs(law.inside_mass(lo, hi) - law.cell_masses(edges).sum()) < 2e-6
+    # far boxes: the union bound of the exact marginals, no sampling error at all
+    wide = law.inside_mass(lo - 10, hi + 10)
+    assert 1 - 1e-12 <= wide <= 1.0

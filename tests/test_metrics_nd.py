@@ -349,6 +349,12 @@ def test_compare_snapshot_nd_keys_are_the_registry_keys(rng, kinetic):
         extra = {"n"} | ({"w2_emd_estimator"} if "w2_emd" in metrics else set())
         assert set(r) == set(registry.stored_keys(metrics, kinetic, dimension=2)) | extra
         assert all(np.isfinite(v) for k, v in r.items() if not isinstance(v, str))
+    # the shared grid projection gives what the public function gives, value and floor
+    zs = N.sample_grid_nd(edges, f, 300, np.random.default_rng(
+        np.random.SeedSequence([0, 0x0F100D])))
+    assert r["sw2"] == pytest.approx(N.sliced_w2_nd(z, edges, f, n_projections=4), rel=1e-12)
+    assert r["sw2_floor"] == pytest.approx(N.sliced_w2_nd(zs, edges, f, n_projections=4),
+                                           rel=1e-12)
 
 
 def test_compare_snapshot_nd_delegates_d1(rng):

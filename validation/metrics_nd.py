@@ -206,9 +206,9 @@ def _projection_setup(edges, masses, mass_tail=0.0):
     return c_pad, h_pad, index, mass, lows, highs
 
 
-def _direction_w2sq(z, theta, setup, n_nodes, buf, nodes):
-    """W2² between the particles projected on θ and the projected grid (module
-    :mod:`vfp.validation._ndkernels`)."""
+def _direction_w2sq(point_sets, theta, setup, n_nodes, bufs, nodes):
+    """W2² between each particle set projected on θ and the projected grid (module
+    :mod:`vfp.validation._ndkernels`); the grid is projected once for all sets."""
     c_pad, h_pad, index, mass, lows, highs = setup
     lo = float(np.sum(np.minimum(theta * lows, theta * highs)))
     hi = float(np.sum(np.maximum(theta * lows, theta * highs)))
@@ -221,9 +221,12 @@ def _direction_w2sq(z, theta, setup, n_nodes, buf, nodes):
     _nk.cells_to_nodes(index, mass, theta[:, None] * c_pad, np.abs(theta)[:, None] * h_pad,
                        y0, dy, slope_inc, value_jump, point)
     _nk.node_values(slope_inc, value_jump, point, dy, q)
-    np.dot(z, theta, out=buf)
-    buf.sort()
-    return _nk.sweep_nodes(buf, y0, dy, q)
+    out = []
+    for z, buf in zip(point_sets, bufs):
+        np.dot(z, theta, out=buf)
+        buf.sort()
+        out.append(_nk.sweep_nodes(buf, y0, dy, q))
+    return out
 
 
 def sliced_w2_nd(points, edges, f, n_projections=200, seed=0, *, directions=None,
@@ -244,8 +247,10 @@ def sliced_w2_nd(points, edges, f, n_projections=200, seed=0, *, directions=None
 
     Cost per direction: O(N log N) (sort of the projections) + O(K D) (K cells of positive
     mass) + O(n_nodes); directions run in ``workers`` threads (the kernels, the dot
-    product and the sort release the GIL). Memory: the (N, D) points plus one (N,) buffer
-    and 4 node arrays per worker — bounded at N = 10⁶ whatever ``n_projections``.
+    product and the sort release the GIL). Memory: the (N, D) points, the cells' (K, D)
+    int32 indices, plus one (N,) buffer and 4 node arrays per worker — about 60 MB at
+    N = 10⁶ and 32⁴ cells, whatever ``n_projections``. :func:`compare_snapshot_nd`
+    projects the grid once per direction for the particles and the floor sample together.
 
     Parameters
     ----------
@@ -276,10 +281,19 @@ def sliced_w2_nd(points, edges, f, n_projections=200, seed=0, *, directions=None
     -------
     float, or (float, ndarray (P,), ndarray (P, D)) when ``per_direction``.
     """
+    vals, per, dirs = _sliced_many([points], edges, f, n_projections, seed, directions,
+                                   n_nodes, mass_tail, workers, chunk)
+    val = vals[0] if squared else math.sqrt(vals[0])
+    return (val, per[0], dirs) if per_direction else val
+
+
+def _sliced_many(point_sets, edges, f, n_projections=200, seed=0, directions=None,
+                 n_nodes=DEFAULT_NODES, mass_tail=DEFAULT_TAIL, workers=None, chunk=None):
+    """SW2² of several particle sets against one grid with the same directions (each
+    grid projection computed once): (list of SW2², list of W2²(θ) arrays, directions)."""
     edges = _edges_list(edges, "edges")
     dim = len(edges)
-    z = _points(points, "points", dim)
-    z = np.ascontiguousarray(z)
+    zs = [np.ascontiguousarray(_points(p, "points", dim)) for p in point_sets]
     masses = cell_masses_nd(edges, f)
     n_nodes = int(n_nodes)
     if n_nodes < 16:
@@ -294,15 +308,15 @@ def sliced_w2_nd(points, edges, f, n_projections=200, seed=0, *, directions=None
     setup = _projection_setup(edges, masses, float(mass_tail))
     nw = _m1._n_workers(workers)
     chunk = 4 * nw if chunk is None else max(1, int(chunk))
-    out = np.empty(dirs.shape[0])
+    out = np.empty((len(zs), dirs.shape[0]))
     local = threading.local()
 
     def one(k):
-        if getattr(local, "buf", None) is None:
-            local.buf = np.empty(z.shape[0])
+        if getattr(local, "bufs", None) is None:
+            local.bufs = [np.empty(z.shape[0]) for z in zs]
             local.nodes = tuple(np.empty(n_nodes) for _ in range(4))
-        out[k] = _direction_w2sq(z, np.ascontiguousarray(dirs[k]), setup, n_nodes,
-                                 local.buf, local.nodes)
+        out[:, k] = _direction_w2sq(zs, np.ascontiguousarray(dirs[k]), setup, n_nodes,
+                                    local.bufs, local.nodes)
 
     if nw == 1:
         for k in range(dirs.shape[0]):
@@ -312,9 +326,7 @@ def sliced_w2_nd(points, edges, f, n_projections=200, seed=0, *, directions=None
             for start in range(0, dirs.shape[0], chunk):
                 list(pool.map(one, range(start, min(start + chunk, dirs.shape[0]))))
     out = np.maximum(out, 0.0)
-    sw2sq = float(out.mean())
-    val = sw2sq if squared else math.sqrt(sw2sq)
-    return (val, out, dirs) if per_direction else val
+    return [float(row.mean()) for row in out], list(out), dirs
 
 
 # --------------------------------------------------------------------------- EMD
@@ -587,7 +599,7 @@ def sample_grid_nd(edges, f, n, rng):
 
 
 # --------------------------------------------------------------------------- snapshot
-def _grid_setup(x_edges, v_edges, f, x):
+def _grid_setup(x_edges, v_edges):
     xe = _edges_list(x_edges, "x_edges")
     kinetic = v_edges is not None
     ve = _edges_list(v_edges, "v_edges") if kinetic else []
@@ -596,11 +608,12 @@ def _grid_setup(x_edges, v_edges, f, x):
     return xe, ve, kinetic
 
 
-def _values(z, d, kinetic, xe, edges, f, masses, logq, metrics, options, marginal_only):
+def _values(z, d, kinetic, xe, edges, f, masses, logq, metrics, options, marginal_only,
+            sw2=None):
     """The chosen metrics for one sample z (n, D); see :func:`compare_snapshot_nd`.
 
     ``masses``: the normalised full mass array, or (marginal_only) the pair (rho masses,
-    g masses); ``f`` is then unused.
+    g masses); ``f`` is then unused. ``sw2``: the sliced W2 when already computed.
     """
     dim = z.shape[1]
     names = _registry.components(kinetic, d)
@@ -624,7 +637,7 @@ def _values(z, d, kinetic, xe, edges, f, masses, logq, metrics, options, margina
         elif name == "w2_v":
             out.update({f"w2_v{a + 1}": w2[d + a] for a in range(d)})
         elif name == "sw2":
-            out["sw2"] = nan if marginal_only else sliced_w2_nd(
+            out["sw2"] = nan if marginal_only else sw2 if sw2 is not None else sliced_w2_nd(
                 z, edges, f, n_projections=options["n_projections"], seed=options["seed"])
         elif name == "w2_emd":
             if marginal_only:
@@ -691,9 +704,22 @@ def _compare(z, d, kinetic, xe, edges, f, masses, metrics, seed, rng, options, n
         [m for m in _registry.METRIC_NAMES if m in metrics], kinetic, d)
     logq = None if marginal_only or "kl_knn" not in metrics else \
         grid_log_density_nd(edges, f)
+    zs = None
+    if noise_floor:
+        # Distinct from default_rng(seed), as in d = 1: the floor sample never coincides
+        # with particles drawn from the same seed.
+        gen = np.random.default_rng(
+            np.random.SeedSequence([int(seed), 0x0F100D]) if rng is None else rng)
+        zs = floor_sampler(z.shape[0], gen)
+    sw2 = [None, None]
+    if "sw2" in metrics and not marginal_only:
+        # one projection of the grid per direction serves the particles and the floor
+        sets = [z] if zs is None else [z, zs]
+        vals, _, _ = _sliced_many(sets, edges, f, options["n_projections"], options["seed"])
+        sw2[:len(vals)] = [math.sqrt(v) for v in vals]
     out = {"n": int(z.shape[0])}
     out.update(_values(z, d, kinetic, xe, edges, f, masses, logq, metrics, options,
-                       marginal_only))
+                       marginal_only, sw2[0]))
     if "kl_knn" in metrics:
         out["kl_outside"] = float("nan") if marginal_only else \
             float(np.mean(~np.isfinite(logq(z))))
@@ -702,13 +728,8 @@ def _compare(z, d, kinetic, xe, edges, f, masses, metrics, seed, rng, options, n
         if key in out:
             out[key + _registry.GRID_SUFFIX] = val
     if noise_floor:
-        # Distinct from default_rng(seed), as in d = 1: the floor sample never coincides
-        # with particles drawn from the same seed.
-        gen = np.random.default_rng(
-            np.random.SeedSequence([int(seed), 0x0F100D]) if rng is None else rng)
-        zs = floor_sampler(z.shape[0], gen)
         fl = _values(zs, d, kinetic, xe, edges, f, masses, logq, metrics, options,
-                     marginal_only)
+                     marginal_only, sw2[1])
         moments = set(_registry.moment_keys(kinetic=kinetic, dimension=d))
         for key, val in fl.items():
             if isinstance(val, str) or _registry.is_bookkeeping(key):
@@ -774,7 +795,7 @@ def compare_snapshot_nd(x, v, x_edges, v_edges, f, *, metrics=_registry.METRIC_N
                                     emd_subsample=emd_subsample, emd_max_atoms=emd_max_atoms,
                                     noise_floor=noise_floor)
     _check_metrics(metrics)
-    xe, ve, kinetic = _grid_setup(xe, v_edges, f, x)
+    xe, ve, kinetic = _grid_setup(xe, v_edges)
     d = len(xe)
     edges = xe + ve
     f = _grid(edges, f)
@@ -823,7 +844,7 @@ def compare_marginals_nd(x, v, x_edges, v_edges, rho, g, *, metrics=_registry.ME
         return compare_snapshot_nd(x, None, x_edges, None, rho, metrics=metrics, seed=seed,
                                    noise_floor=noise_floor, rng=rng)
     _check_metrics(metrics)
-    xe, ve, kinetic = _grid_setup(x_edges, v_edges, rho, x)
+    xe, ve, kinetic = _grid_setup(x_edges, v_edges)
     d = len(xe)
     if d == 1:
         raise ValueError("compare_marginals_nd needs d ≥ 2 (d = 1 stores the full state)")
