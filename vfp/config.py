@@ -1206,7 +1206,8 @@ def memory_estimate(cfg: Config) -> dict:
     comparison's copy) kept in memory. Kinetic d = 2 (4-D state, not kept in memory
     between snapshots): 8 bytes × cells × the scheme's work copies
     (``KINETIC_2D_WORK_COPIES``), one float32 copy of f for writing a full snapshot, and
-    two float64 copies of the x- and v-marginals of every snapshot.
+    two float64 copies of the x- and v-marginals of every snapshot; with [particles], the
+    run keeps a float32 copy of f at every snapshot for the comparison.
     Particles: ``PARTICLE_BYTES`` per particle and dimension (positions, velocities,
     noise, forces and the comparison's sorted copies), plus the mesh.
     """
@@ -1220,8 +1221,9 @@ def memory_estimate(cfg: Config) -> dict:
         if cfg.model.dimension > 1 and cfg.model.kinetic:
             d = cfg.model.dimension
             marginals = int(np.prod(shape[:d])) + int(np.prod(shape[d:]))
+            compared = n_snap if cfg.particles is not None else 0
             out["grid"] = 8 * cells * _work_copies(cfg) + FULL_SNAPSHOT_FLOAT_BYTES * cells \
-                + 2 * 8 * marginals * n_snap
+                * (1 + compared) + 2 * 8 * marginals * n_snap
         else:
             out["grid"] = 8 * cells * (MEMORY_WORK_COPIES + 2 * n_snap)
     if cfg.particles is not None:
