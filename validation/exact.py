@@ -18,6 +18,7 @@ __all__ = [
     "gibbs_density",
     "self_consistent_equilibrium",
     "n_particle_kl",
+    "linear_gaussian_moments_nd",
 ]
 
 
@@ -63,6 +64,62 @@ def kinetic_gaussian_moments(t, mean0, cov0, a, kappa, gamma, temperature):
     E = linalg.expm(block * t)
     Phi, Psi = E[:2, :2], E[:2, 2:]
     cov = Phi @ cov0 @ Phi.T + Psi @ Phi.T
+    return mean, 0.5 * (cov + cov.T)
+
+
+def linear_gaussian_moments_nd(t, mean0, cov0, hessian, kappa, temperature, gamma=None):
+    """Mean and covariance of the d-dimensional linear-Gaussian law (ORACLES "d
+    dimensions"): V(x) = ½ xᵀHx, W(r) = κ|r|²/2, Gaussian start.
+
+    The interaction force κ(x − m) has zero mean, so the mean and the covariance follow
+    different matrices. Overdamped (``gamma`` None), state x ∈ R^d:
+    m' = −H m,  C' = −A C − C A + 2λ I,  A = H + κI.
+    Kinetic, state z = (x, v) ∈ R^{2d}: m' = B_H m,  C' = B_A C + C B_Aᵀ + Q with
+    B_M = [[0, I], [−M, −γI]] and Q = diag(0, 2γλ I). Each is one matrix exponential; the
+    covariance by Van Loan's block exponential of [[B, Q], [0, −Bᵀ]].
+
+    Parameters
+    ----------
+    t : float
+    mean0 : array_like, shape (D,)
+        D = d (overdamped) or 2d (kinetic: positions then velocities).
+    cov0 : array_like, shape (D, D)
+    hessian : array_like, shape (d, d)
+        Symmetric H.
+    kappa, temperature : float
+    gamma : float or None
+        Friction (kinetic); None for the overdamped law.
+
+    Returns
+    -------
+    mean : ndarray, shape (D,)
+    cov : ndarray, shape (D, D)
+    """
+    H = np.atleast_2d(np.asarray(hessian, dtype=float))
+    d = H.shape[0]
+    eye = np.eye(d)
+    A = H + float(kappa) * eye
+    if gamma is None:
+        drift_mean, drift_cov = -H, -A
+        Q = 2.0 * float(temperature) * eye
+    else:
+        g = float(gamma)
+
+        def block(M):
+            return np.block([[np.zeros((d, d)), eye], [-M, -g * eye]])
+
+        drift_mean, drift_cov = block(H), block(A)
+        Q = np.zeros((2 * d, 2 * d))
+        Q[d:, d:] = 2.0 * g * float(temperature) * eye
+    D = drift_cov.shape[0]
+    mean = linalg.expm(drift_mean * t) @ np.asarray(mean0, dtype=float)
+    big = np.zeros((2 * D, 2 * D))
+    big[:D, :D] = drift_cov
+    big[:D, D:] = Q
+    big[D:, D:] = -drift_cov.T
+    E = linalg.expm(big * t)
+    Phi, Psi = E[:D, :D], E[:D, D:]
+    cov = Phi @ np.asarray(cov0, dtype=float) @ Phi.T + Psi @ Phi.T
     return mean, 0.5 * (cov + cov.T)
 
 
