@@ -36,7 +36,6 @@ scheme, regime ``overdamped2d``). NumPy twins: :mod:`grids.reference2d`.
 from __future__ import annotations
 
 import math
-import time
 from collections import namedtuple
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -45,11 +44,11 @@ import numpy as np
 from numba import njit, prange
 
 from .convolution2d import Convolver2D, conv2_apply, conv2_apply_pair
-from .driver import N_DIAG, check_partials, threaded, variant
+from .driver import check_partials, threaded, variant
 from .grid import Axis
 from .implicit import GAMMA, blend_positive, sg_apply, sg_coefficients, thomas_factor, thomas_solve
 from .kernels import PARALLEL_MIN_CELLS, mc_slope
-from .scheme import Scheme, control
+from .scheme import Scheme
 
 __all__ = ["OverdampedProblem2D", "Upwind2D", "MUSCL2D", "SGImplicit2D", "SCHEMES_2D",
            "scheme_2d", "radial_gradient", "pack_overdamped2d", "free_energy_2d",
