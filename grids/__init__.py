@@ -1,7 +1,9 @@
 """Eulerian grid solver of the kinetic and overdamped mean-field Fokker–Planck equations.
 
 Modules: :mod:`grids.grid` (axes), :mod:`grids.quadrature` (cell averages),
-:mod:`grids.convolution` (Numba FFT convolution), :mod:`grids.kernels` (compiled
+:mod:`grids.convolution` (Numba FFT convolution), :mod:`grids.convolution2d` (2-D FFT
+convolution on rocket-fft), :mod:`grids.overdamped2d` (the overdamped problem on a box in
+R² and its schemes; NumPy twins in :mod:`grids.reference2d`), :mod:`grids.kernels` (compiled
 finite-volume kernels), :mod:`grids.driver` (the compiled time loop shared by every
 scheme), :mod:`grids.scheme` (the Scheme base class), :mod:`grids.explicit`,
 :mod:`grids.implicit`, :mod:`grids.imex` (the schemes), :mod:`grids.reference` (NumPy

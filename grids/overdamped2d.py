@@ -36,7 +36,6 @@ scheme, regime ``overdamped2d``). NumPy twins: :mod:`grids.reference2d`.
 from __future__ import annotations
 
 import math
-import time
 from collections import namedtuple
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -45,11 +44,11 @@ import numpy as np
 from numba import njit, prange
 
 from .convolution2d import Convolver2D, conv2_apply, conv2_apply_pair
-from .driver import N_DIAG, check_partials, threaded, variant
+from .driver import check_partials, threaded, variant
 from .grid import Axis
 from .implicit import GAMMA, blend_positive, sg_apply, sg_coefficients, thomas_factor, thomas_solve
 from .kernels import PARALLEL_MIN_CELLS, mc_slope
-from .scheme import Scheme, control
+from .scheme import Scheme
 
 __all__ = ["OverdampedProblem2D", "Upwind2D", "MUSCL2D", "SGImplicit2D", "SCHEMES_2D",
            "scheme_2d", "radial_gradient", "pack_overdamped2d", "free_energy_2d",
@@ -142,7 +141,9 @@ def radial_gradient(grad_profile, component):
 
 def _grid_eval(fn, a, b, name):
     vals = np.asarray(fn(a, b), dtype=np.float64)
-    vals = np.ascontiguousarray(np.broadcast_to(vals, np.broadcast_shapes(a.shape, b.shape)))
+    # always a fresh writable C array: a read-only view (what broadcast_to returns) is
+    # another Numba type and would compile the loop a second time
+    vals = np.array(np.broadcast_to(vals, np.broadcast_shapes(a.shape, b.shape)), order="C")
     if not np.all(np.isfinite(vals)):
         raise ValueError(f"{name} is not finite on the grid")
     return vals
@@ -158,18 +159,25 @@ def _grad_eval(problem, a, b, component):
 #: a 2-D overdamped problem's arrays as the compiled steps read them: ∂1V at the faces
 #: (i+1/2, j) and ∂2V at (i, j+1/2), shape (n1, n2) each (last row resp. column: the wall,
 #: unused); V at the centres; real-FFT transforms of ∂1W (offset (h1/2, 0)), ∂2W (offset
-#: (0, h2/2)) and W (offset 0), None without interaction; FFT sizes; whether W is present;
+#: (0, h2/2)) and W (offset 0), unused placeholders without interaction; FFT sizes;
+#: whether W is present;
 #: h1, h2, λ; the box lengths; Péclet-corrected SG weight or not
 OD2Arrays = namedtuple("OD2Arrays", "V1f V2f Vc k1hat k2hat wkhat size1 size2 has_int h1 h2 "
                                     "lam length1 length2 fit")
 
-#: scratch of the 2-D overdamped schemes: per-row sums, minima, maxima of the last update
+#: scratch of the explicit 2-D schemes: per-row sums, minima, maxima of the last update
 #: (first three, read by the loop), face drifts a1, a2 and their stage-1 copies, face
-#: fluxes F1, F2, a row-max buffer, scalars ``sc``; the implicit scheme's Φ, transposed
-#: Φ, per-line rates and factors for both axes, line buffers and the two states it keeps
-OD2Work = namedtuple("OD2Work", "psum pmin pmax a1 a2 a1s a2s F1 F2 rowmax sc phi phiT "
-                                "dp1 dm1 cp1 inv1 dp2 dm2 cp2 inv2 cpb invb lin lout ltmp "
-                                "lamax lblend start mid tmp")
+#: fluxes F1, F2, a row-max buffer, scalars ``sc``, a centre-valued buffer ``tmp``
+OD2Work = namedtuple("OD2Work", "psum pmin pmax a1 a2 a1s a2s F1 F2 rowmax sc tmp")
+
+#: scratch of ``sg_implicit`` in d = 2: the first three and ``sc``, ``tmp`` as in
+#: :data:`OD2Work`; Φ (n1, n2) and its transpose; per-line rates and Thomas factors
+#: ``rates1`` (4, n2, n1) of the x1-lines and ``rates2`` (4, n1, n2) of the x2-lines
+#: (dp, dm, cp, inv); line buffers ``lines1`` (5, n2, n1: backward-Euler factors cpb,
+#: invb, input, output, scratch) and ``lines2`` (4, n1, n2: cpb, invb, output, scratch);
+#: per-line max |ΔΦ|/h and blend counts; ρ^n and the midpoint state of the corrector
+SGWork2D = namedtuple("SGWork2D", "psum pmin pmax sc tmp phi phiT rates1 rates2 lines1 lines2 "
+                                  "lamax lblend start mid")
 
 
 def pack_overdamped2d(problem, fit=False):
@@ -182,7 +190,9 @@ def pack_overdamped2d(problem, fit=False):
     Vc = _grid_eval(problem.potential, c1[:, None], c2[None, :], "potential")
     P1 = P2 = 2
     if problem.interaction is None:
-        k1hat = k2hat = wkhat = None
+        # unused placeholders of the same types, so that one compiled loop per scheme
+        # serves problems with and without interaction (the FFT is skipped at run time)
+        k1hat = k2hat = wkhat = np.zeros((P1, P2 // 2 + 1), dtype=np.complex128)
         has_int = False
     else:
         conv1 = Convolver2D(radial_gradient(problem.grad_interaction, 0), x1, x2, (0.5 * x1.h, 0.0))
@@ -198,24 +208,25 @@ def pack_overdamped2d(problem, fit=False):
 
 
 @njit(cache=True)
-def od2_work(r, implicit):
-    """Scratch of a 2-D scheme (the implicit arrays are empty unless ``implicit``)."""
+def od2_work(r):
+    """Scratch of the explicit 2-D schemes (:data:`OD2Work`)."""
     n1, n2 = r.shape
-    m1 = n1 if implicit else 0
-    m2 = n2 if implicit else 0
-    e1 = 0 if implicit else n1
-    e2 = 0 if implicit else n2
-    nl = max(m1, m2)
-    return OD2Work(np.empty(n1), np.empty(n1), np.empty(n1), np.empty((e1, e2)),
-                   np.empty((e1, e2)), np.empty((e1, e2)), np.empty((e1, e2)),
-                   np.empty((e1, e2)), np.empty((e1, e2)), np.empty(n1), np.zeros(4),
-                   np.empty((m1, m2)), np.empty((m2, m1)),
-                   np.empty((m2, m1)), np.empty((m2, m1)), np.empty((m2, m1)), np.empty((m2, m1)),
-                   np.empty((m1, m2)), np.empty((m1, m2)), np.empty((m1, m2)), np.empty((m1, m2)),
-                   np.empty((nl, nl)), np.empty((nl, nl)), np.empty((nl, nl)),
-                   np.empty((nl, nl)), np.empty((nl, nl)), np.empty(nl),
-                   np.zeros(nl, dtype=np.int64), np.empty((m1, m2)), np.empty((m1, m2)),
+    return OD2Work(np.empty(n1), np.empty(n1), np.empty(n1), np.empty((n1, n2)),
+                   np.empty((n1, n2)), np.empty((n1, n2)), np.empty((n1, n2)),
+                   np.empty((n1, n2)), np.empty((n1, n2)), np.empty(n1), np.zeros(4),
                    np.empty((n1, n2)))
+
+
+@njit(cache=True)
+def sg_work_2d(r):
+    """Scratch of ``sg_implicit`` in d = 2 (:data:`SGWork2D`)."""
+    n1, n2 = r.shape
+    nl = max(n1, n2)
+    return SGWork2D(np.empty(n1), np.empty(n1), np.empty(n1), np.zeros(4), np.empty((n1, n2)),
+                    np.empty((n1, n2)), np.empty((n2, n1)), np.empty((4, n2, n1)),
+                    np.empty((4, n1, n2)), np.empty((5, n2, n1)), np.empty((4, n1, n2)),
+                    np.empty(nl), np.zeros(nl, dtype=np.int64), np.empty((n1, n2)),
+                    np.empty((n1, n2)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -223,11 +234,11 @@ def od2_work(r, implicit):
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def od2_face_drift(r, k1hat, k2hat, V1f, V2f, size1, size2, hh, a1, a2):
+def od2_face_drift(r, has_int, k1hat, k2hat, V1f, V2f, size1, size2, hh, a1, a2):
     """a1 = ∂1V + ∂1W * ρ at the faces (i+1/2, j), a2 = ∂2V + ∂2W * ρ at (i, j+1/2);
-    ``∂V`` alone when ``k1hat`` is None (no interaction: Numba then compiles no FFT)."""
+    ``∂V`` alone without interaction (``has_int`` False)."""
     n1, n2 = r.shape
-    if k1hat is not None:
+    if has_int:
         conv2_apply_pair(k1hat, k2hat, r, size1, size2, hh, a1, a2)
         for i in range(n1):
             for j in range(n2):
@@ -243,7 +254,7 @@ def od2_face_drift(r, k1hat, k2hat, V1f, V2f, size1, size2, hh, a1, a2):
 @njit(cache=True)
 def od2_drift(r, p, a1, a2):
     """:func:`od2_face_drift` with the problem's arrays."""
-    od2_face_drift(r, p.k1hat, p.k2hat, p.V1f, p.V2f, p.size1, p.size2, p.h1 * p.h2, a1, a2)
+    od2_face_drift(r, p.has_int, p.k1hat, p.k2hat, p.V1f, p.V2f, p.size1, p.size2, p.h1 * p.h2, a1, a2)
 
 
 @threaded
@@ -353,9 +364,9 @@ def od2_stats(r, work):
 
 
 @njit(cache=True)
-def interaction_energy_2d(r, wkhat, size1, size2, hh, tmp):
-    """½ h1 h2 Σ r (W * r) with the convolution at the centres; 0 when ``wkhat`` is None."""
-    if wkhat is None:
+def interaction_energy_2d(r, has_int, wkhat, size1, size2, hh, tmp):
+    """½ h1 h2 Σ r (W * r) with the convolution at the centres; 0 without interaction."""
+    if not has_int:
         return 0.0
     conv2_apply(wkhat, r, size1, size2, hh, tmp)
     n1, n2 = r.shape
@@ -385,7 +396,7 @@ def od2_sample(r, p, work):
             if i == 0 or i == n1 - 1 or j == 0 or j == n2 - 1:
                 ring += x
     hh = p.h1 * p.h2
-    fe = e * hh + interaction_energy_2d(r, p.wkhat, p.size1, p.size2, hh, work.tmp)
+    fe = e * hh + interaction_energy_2d(r, p.has_int, p.wkhat, p.size1, p.size2, hh, work.tmp)
     bm = ring / tot if tot != 0.0 else np.nan
     return tot * hh, bm, fe
 
@@ -407,7 +418,7 @@ OVERDAMPED2D = dict(STATS=od2_stats, SAMPLE=od2_sample, MASS=od2_mass)
 @njit(cache=True)
 def od2_setup_explicit(r, p):
     """Scratch of the explicit steps."""
-    return od2_work(r, False)
+    return od2_work(r)
 
 
 @threaded(parallel=False)
@@ -475,11 +486,11 @@ def od2_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
 # ---------------------------------------------------------------------------------------
 
 @njit(cache=True)
-def potential_of_mean_force(r, Vc, wkhat, size1, size2, hh, phi, phiT):
+def potential_of_mean_force(r, Vc, has_int, wkhat, size1, size2, hh, phi, phiT):
     """Φ = V + W * ρ at the centres (``phi``, (n1, n2)) and its transpose ``phiT``; V alone
-    when ``wkhat`` is None."""
+    without interaction (``has_int`` False)."""
     n1, n2 = r.shape
-    if wkhat is not None:
+    if has_int:
         conv2_apply(wkhat, r, size1, size2, hh, phi)
         for i in range(n1):
             for j in range(n2):
@@ -496,16 +507,17 @@ def potential_of_mean_force(r, Vc, wkhat, size1, size2, hh, phi, phiT):
 @njit(cache=True)
 def od2_phi(r, p, phi, phiT):
     """:func:`potential_of_mean_force` with the problem's arrays."""
-    potential_of_mean_force(r, p.Vc, p.wkhat, p.size1, p.size2, p.h1 * p.h2, phi, phiT)
+    potential_of_mean_force(r, p.Vc, p.has_int, p.wkhat, p.size1, p.size2, p.h1 * p.h2, phi, phiT)
 
 
 @threaded
-def od2_line_rates(phi_lines, lam, h, fit, dp, dm, lamax):
-    """SG rates of every line (row of ``phi_lines``): :func:`grids.implicit.sg_coefficients`;
-    ``lamax[l]`` the line's max |ΔΦ|/h. Returns the max over lines."""
+def od2_line_rates(phi_lines, lam, h, fit, rates, lamax):
+    """SG rates of every line (row l of ``phi_lines``) into ``rates[0, l]``, ``rates[1, l]``
+    (:func:`grids.implicit.sg_coefficients`); ``lamax[l]`` the line's max |ΔΦ|/h. Returns
+    the max over lines."""
     nl = phi_lines.shape[0]
     for l in prange(nl):
-        lamax[l] = sg_coefficients(phi_lines[l], lam, h, dp[l], dm[l], fit)
+        lamax[l] = sg_coefficients(phi_lines[l], lam, h, rates[0, l], rates[1, l], fit)
     m = 0.0
     for l in range(nl):
         m = max(m, lamax[l])
@@ -513,10 +525,10 @@ def od2_line_rates(phi_lines, lam, h, fit, dp, dm, lamax):
 
 
 @threaded
-def od2_line_factor(dp, dm, c, cp, inv):
-    """Thomas factors of ``I − c L`` for every line."""
-    for l in prange(dp.shape[0]):
-        thomas_factor(dp[l], dm[l], c, cp[l], inv[l])
+def od2_line_factor(rates, c):
+    """Thomas factors of ``I − c L`` of every line into ``rates[2]``, ``rates[3]``."""
+    for l in prange(rates.shape[1]):
+        thomas_factor(rates[0, l], rates[1, l], c, rates[2, l], rates[3, l])
 
 
 @njit(cache=True)
@@ -547,30 +559,36 @@ def line_step(r0, dp, dm, dt, cp, inv, cpb, invb, tmp, out):
 
 
 @threaded
-def od2_sweep_axis1(r, dp, dm, dt, cp, inv, cpb, invb, lin, lout, ltmp, blended):
-    """Solve every x1-line (column ``r[:, j]``) over Δt in place; ``blended[j]`` += 1 when
-    the line was blended with backward Euler."""
+def od2_sweep_axis1(r, rates, dt, lines, blended):
+    """Solve every x1-line (column ``r[:, j]``) over Δt in place (rates and factors of line
+    j in ``rates[:, j]``, buffers in ``lines[:, j]``); ``blended[j]`` += 1 when the line
+    was blended with backward Euler."""
     n1, n2 = r.shape
     for j in prange(n2):
+        lin = lines[2, j]
         for i in range(n1):
-            lin[j, i] = r[i, j]
-        if line_step(lin[j, :n1], dp[j], dm[j], dt, cp[j], inv[j], cpb[j, :n1],
-                     invb[j, :n1], ltmp[j, :n1], lout[j, :n1]):
+            lin[i] = r[i, j]
+        if line_step(lin, rates[0, j], rates[1, j], dt, rates[2, j], rates[3, j],
+                     lines[0, j], lines[1, j], lines[4, j], lines[3, j]):
             blended[j] += 1
+        lout = lines[3, j]
         for i in range(n1):
-            r[i, j] = lout[j, i]
+            r[i, j] = lout[i]
 
 
 @threaded
-def od2_sweep_axis2(r, dp, dm, dt, cp, inv, cpb, invb, lout, ltmp, blended):
-    """Solve every x2-line (row ``r[i, :]``) over Δt in place."""
+def od2_sweep_axis2(r, rates, dt, lines, blended):
+    """Solve every x2-line (row ``r[i, :]``) over Δt in place (``lines``: cpb, invb,
+    output, scratch)."""
     n1, n2 = r.shape
     for i in prange(n1):
-        if line_step(r[i], dp[i], dm[i], dt, cp[i], inv[i], cpb[i, :n2], invb[i, :n2],
-                     ltmp[i, :n2], lout[i, :n2]):
+        if line_step(r[i], rates[0, i], rates[1, i], dt, rates[2, i], rates[3, i],
+                     lines[0, i], lines[1, i], lines[3, i], lines[2, i]):
             blended[i] += 1
+        lout = lines[2, i]
+        row = r[i]
         for j in range(n2):
-            r[i, j] = lout[i, j]
+            row[j] = lout[j]
 
 
 @threaded(parallel=False)
@@ -578,29 +596,24 @@ def od2_strang(r, p, w, dt, refactor):
     """Strang step ``X(Δt/2) Y(Δt) X(Δt/2)`` of ``r`` in place with the rates in ``w``
     (recomputed from ``w.phi``/``w.phiT`` and refactored when ``refactor``)."""
     if refactor:
-        a1 = od2_line_rates(w.phiT, p.lam, p.h1, p.fit, w.dp1, w.dm1, w.lamax)
-        a2 = od2_line_rates(w.phi, p.lam, p.h2, p.fit, w.dp2, w.dm2, w.lamax)
-        w.sc[0] = a1
-        w.sc[2] = a2
-        od2_line_factor(w.dp1, w.dm1, 0.25 * GAMMA * dt, w.cp1, w.inv1)
-        od2_line_factor(w.dp2, w.dm2, 0.5 * GAMMA * dt, w.cp2, w.inv2)
+        w.sc[0] = od2_line_rates(w.phiT, p.lam, p.h1, p.fit, w.rates1, w.lamax)
+        w.sc[2] = od2_line_rates(w.phi, p.lam, p.h2, p.fit, w.rates2, w.lamax)
+        od2_line_factor(w.rates1, 0.25 * GAMMA * dt)       # TR-BDF2 factor of Δt/2
+        od2_line_factor(w.rates2, 0.5 * GAMMA * dt)
     half = 0.5 * dt
-    od2_sweep_axis1(r, w.dp1, w.dm1, half, w.cp1, w.inv1, w.cpb, w.invb, w.lin, w.lout,
-                    w.ltmp, w.lblend)
-    od2_sweep_axis2(r, w.dp2, w.dm2, dt, w.cp2, w.inv2, w.cpb, w.invb, w.lout, w.ltmp,
-                    w.lblend)
-    od2_sweep_axis1(r, w.dp1, w.dm1, half, w.cp1, w.inv1, w.cpb, w.invb, w.lin, w.lout,
-                    w.ltmp, w.lblend)
+    od2_sweep_axis1(r, w.rates1, half, w.lines1, w.lblend)
+    od2_sweep_axis2(r, w.rates2, dt, w.lines2, w.lblend)
+    od2_sweep_axis1(r, w.rates1, half, w.lines1, w.lblend)
 
 
 @threaded(parallel=False)
 def od2_setup_sg(r, p):
     """Scratch of the implicit step; Φ and the line rates of ``r`` (max |∂kΦ| in
     ``sc[0]``, ``sc[2]``; ``sc[1]``: the Δt of the current factors, −1 none)."""
-    w = od2_work(r, True)
+    w = sg_work_2d(r)
     od2_phi(r, p, w.phi, w.phiT)
-    w.sc[0] = od2_line_rates(w.phiT, p.lam, p.h1, p.fit, w.dp1, w.dm1, w.lamax)
-    w.sc[2] = od2_line_rates(w.phi, p.lam, p.h2, p.fit, w.dp2, w.dm2, w.lamax)
+    w.sc[0] = od2_line_rates(w.phiT, p.lam, p.h1, p.fit, w.rates1, w.lamax)
+    w.sc[2] = od2_line_rates(w.phi, p.lam, p.h2, p.fit, w.rates2, w.lamax)
     w.sc[1] = -1.0
     return w
 
