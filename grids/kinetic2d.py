@@ -979,6 +979,12 @@ class _Kinetic2DScheme(Scheme):
         return variant("kinetic2d", parallel, **cls.functions(regime), **KINETIC2D)
 
     @classmethod
+    def warm_up(cls, regime, state, packed, parallel):
+        """Compile (or load) the loop on a 3⁴ stand-in of ``state`` (same type; no
+        copy of a state that may take gigabytes); returns seconds."""
+        return super().warm_up(regime, np.zeros((3, 3, 3, 3)), packed, parallel)
+
+    @classmethod
     def advance(cls, problem, state, control_, diag, counters=None, parallel=None):
         """Run the compiled loop once (low-level entry for tests; see
         :meth:`grids.scheme.Scheme.advance`)."""
