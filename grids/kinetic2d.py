@@ -62,7 +62,7 @@ from .scheme import Scheme
 __all__ = ["KineticProblem2D", "Kinetic2DArrays", "Kinetic2DWork", "KINETIC2D",
            "Upwind2D", "MUSCL2D", "SGImex2D", "SCHEMES_2D", "scheme_2d", "pack_kinetic2d",
            "marginals", "kin2_update_upwind", "kin2_update_muscl", "kin2_collide",
-           "kin2_force", "radial_components"]
+           "kin2_force", "radial_components", "SCHEME_CODES", "k2_step", "k2_rule"]
 
 
 # ---------------------------------------------------------------------------------------
