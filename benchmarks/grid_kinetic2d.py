@@ -146,8 +146,8 @@ def main():
         spare = np.empty_like(f0)
         diag = np.empty((4, N_DIAG))
         cnt = np.zeros(2, dtype=np.int64)
-        loop(f0, spare, packed, control(0.9, 0.0, 0.0, 1e9, False, False, 1, 0, 10 ** 9),
-             diag, cnt)                                   # compile + one step
+        t = loop(f0, spare, packed, control(0.9, 0.0, 0.0, 1e9, False, False, 1, 0, 10 ** 9),
+                 diag, cnt)[1]                            # compile + one step
         t0 = time.perf_counter()
         st, t, k, step, nd, dt, mn, mx = loop(
             f0, spare, packed, control(0.9, 0.0, t, 1e9, False, False, args.big_steps, 1,
