@@ -7,7 +7,8 @@ R² and its schemes; NumPy twins in :mod:`grids.reference2d`), :mod:`grids.kerne
 finite-volume kernels), :mod:`grids.driver` (the compiled time loop shared by every
 scheme), :mod:`grids.scheme` (the Scheme base class), :mod:`grids.explicit`,
 :mod:`grids.implicit`, :mod:`grids.imex` (the schemes), :mod:`grids.reference` (NumPy
-twins), :mod:`grids.solver` (problems, the scheme registry, :func:`~grids.solver.solve`).
+twins), :mod:`grids.solver` (problems, the scheme registry, :func:`~grids.solver.solve`),
+:mod:`grids.kinetic2d` (the 2x2v kinetic solver; twins in :mod:`grids.reference_kinetic2d`).
 
 Threading note: Numba's OpenMP layer spins its worker threads between parallel regions by
 default (GNU ``OMP_WAIT_POLICY=active``). When the cores are shared with other processes a

@@ -205,7 +205,8 @@ class GridSolution:
     t : ndarray, shape (n_snap,)
         Snapshot times reached.
     states : list of ndarray
-        Snapshot states (shape (nx, nv) or (nx,)).
+        Snapshot states (shape (nx, nv) or (nx,); 2x2v: (nx1, nx2, nv1, nv2)); empty
+        when ``solve(..., keep_states=False)``.
     diagnostics : dict of str -> ndarray
         Keys ``t, dt, mass, min, boundary_mass, free_energy``, 1-D arrays of equal length,
         sampled every ``diagnostics_every`` steps, at t = 0 and at every snapshot. ``dt`` is
