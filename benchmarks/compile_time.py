@@ -3,7 +3,7 @@
 Runs ``vfp run CONFIG`` (default ``examples/quickstart.toml``) twice in fresh processes
 that share one empty Numba cache directory: the first run compiles every kernel it uses
 and writes the cache, the second loads them. Prints, for each run, the wall time of the
-process and the stage timings the run stored (compile/load and solve times of the grid and
+process, its CPU time (all threads) and the stage timings the run stored (compile/load and solve times of the grid and
 the particles, comparison time), and the difference of the two wall times: the one-off cost
 of the first run.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,17 +30,25 @@ import h5py
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _children_cpu():
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
 def one_run(config, out, cache_dir):
+    """(wall s, CPU s of the process and its threads, stored stage timings) of one run."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    cpu0 = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "vfp", "run", str(config), "-o", str(out),
                            "--quiet"], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    cpu = _children_cpu() - cpu0
     if done.returncode != 0:
         raise SystemExit(f"vfp run failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     with h5py.File(out, "r") as f:
         timings = json.loads(f.attrs["timings"])
-    return wall, timings
+    return wall, cpu, timings
 
 
 def import_time(cache_dir):
@@ -62,14 +71,15 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as tmp:
             cache = Path(tmp) / "numba_cache"
             cache.mkdir()
-            cold, t_cold = one_run(args.config, Path(tmp) / "a.h5", cache)
-            warm, t_warm = one_run(args.config, Path(tmp) / "b.h5", cache)
+            cold, cpu_cold, t_cold = one_run(args.config, Path(tmp) / "a.h5", cache)
+            warm, cpu_warm, t_warm = one_run(args.config, Path(tmp) / "b.h5", cache)
             imp = import_time(cache)
-        for label, wall, t in (("first run (empty cache)", cold, t_cold),
-                               ("second run (cache warm)", warm, t_warm)):
+        for label, wall, cpu, t in (("first run (empty cache)", cold, cpu_cold, t_cold),
+                                    ("second run (cache warm)", warm, cpu_warm, t_warm)):
             parts = ", ".join(f"{k} {t[k]:.2f} s" for k in keys if k in t)
-            print(f"{label:<25} wall {wall:6.2f} s: {parts}")
-        print(f"first-run overhead (first − second wall): {cold - warm:.2f} s; "
+            print(f"{label:<25} wall {wall:6.2f} s, cpu {cpu:6.2f} s: {parts}")
+        print(f"first-run overhead (first − second): wall {cold - warm:.2f} s, "
+              f"cpu {cpu_cold - cpu_warm:.2f} s; "
               f"kernels loaded in the second run: grid {t_warm.get('grid_compile', 0):.2f} s + "
               f"particles {t_warm.get('particles_compile', 0):.2f} s; "
               f"import of vfp.runner {imp:.2f} s")

@@ -18,7 +18,7 @@ computed once. :meth:`Convolver.direct` is the O(n²) NumPy twin used in tests.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 __all__ = ["Convolver", "fft_tables", "fft_inplace", "conv_apply", "next_pow2"]
 
@@ -81,7 +81,9 @@ def fft_inplace(a, tw, rev, inverse):
         size *= 2
 
 
-@njit(cache=True)
+# ``inverse`` is typed plain bool: a constant argument would compile fft_inplace once more
+# for each Literal[bool] value (its Python callers pass bool)
+@njit(cache=True, locals={"inverse": types.boolean})
 def conv_apply(khat, tw, rev, work, rho, h, out):
     """``out_i = h Σ_j K_{i−j} ρ_j`` for i < n with the kernel transform ``khat`` (length P).
 
@@ -111,7 +113,8 @@ def conv_apply(khat, tw, rev, work, rho, h, out):
         re = rho[i0] if i0 < n else 0.0
         im = rho[i0 + 1] if i0 + 1 < n else 0.0
         z[m] = complex(re, im)
-    fft_inplace(z, tw, rev, False)
+    inverse = False
+    fft_inplace(z, tw, rev, inverse)
     # k = 0 pairs with k = M (Z_M = Z_0)
     z0 = z[0]
     y0 = (z0.real + z0.imag) * khat[0]
@@ -137,7 +140,8 @@ def conv_apply(khat, tw, rev, work, rho, h, out):
             am = ym + yk.conjugate()
             bm = -(ym - yk.conjugate()) * wk
             z[kk] = am + 1j * bm
-    fft_inplace(z, tw, rev, True)
+    inverse = True
+    fft_inplace(z, tw, rev, inverse)
     scale = h / P
     for m in range(M):
         i0 = 2 * m

@@ -33,6 +33,14 @@ declared with :func:`threaded` too, so that their serial build calls the serial 
 
 Numba keys a cached function on its own source file: after editing a function in another
 file that a variant calls, run ``make clean-cache``.
+
+Compile time (issue 10): Numba compiles every called function into its own LLVM module,
+then links each callee's module into its caller's and optimises and emits the whole again,
+so every level of calls below the loop is optimised once per level above it. Small helpers
+are therefore declared ``inline="always"`` (Numba inlines their IR before typing: no module
+of their own), and regime functions do their work themselves rather than through one more
+call; a call made with a constant argument compiles a separate ``Literal`` specialisation,
+so flags passed to shared helpers are plain typed values.
 """
 
 from __future__ import annotations
@@ -82,6 +90,10 @@ def threaded(fn=None, *, parallel=True):
     loops run on threads); ``parallel=False`` declares a function that has no ``prange``
     of its own but calls threaded kernels. Either way its serial build resolves every
     threaded global to the serial build. Returns the parallel build.
+
+    Serial builds are declared ``inline="always"``: Numba inlines them into their caller,
+    which saves compiling, optimising and emitting one more module per call level (see
+    the module doc).
     """
     def wrap(f):
         par = njit(cache=True, parallel=parallel)(f)
@@ -109,7 +121,9 @@ def pick(kernel, parallel):
     if parallel:
         return builds[True]
     if builds[False] is None:
-        builds[False] = njit(cache=True)(_copy_function(py, "__serial", _serial_globals(py)))
+        # inlined into its (serial) caller: one module less to optimise and emit per level
+        builds[False] = njit(cache=True, inline="always")(
+            _copy_function(py, "__serial", _serial_globals(py)))
     return builds[False]
 
 
@@ -140,7 +154,7 @@ def variant(name, parallel, **functions):
     return _VARIANTS[key]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def record_diagnostics(diag, nd, t, dt, mass, mn, boundary_mass, free_energy):
     """Write one diagnostics row (t, dt, mass, min, boundary mass, free energy) at ``nd``;
     return the next row index."""
@@ -153,7 +167,7 @@ def record_diagnostics(diag, nd, t, dt, mass, mn, boundary_mass, free_energy):
     return nd + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def check_partials(sum_arr, min_arr, max_arr):
     """(total, min, max, bad) of partial reductions; bad if non-finite or
     min < −NEG_TOL · max(max, −min)."""
@@ -170,7 +184,7 @@ def check_partials(sum_arr, min_arr, max_arr):
     return tot, mn, mx, bad
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def copy_flat(src, dst):
     """dst = src for C-contiguous arrays of equal shape (a loop: slice assignment would
     compile Numba's broadcast-error formatting, seconds of compile time)."""
@@ -180,7 +194,7 @@ def copy_flat(src, dst):
         b[k] = a[k]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def next_step(t, t_stop, dt_rule, dt_fixed):
     """(Δt, lands on t_stop, ok) for the step from ``t``.
 
@@ -238,14 +252,25 @@ def drive(state, spare, prob, control, diag, counters):
     nd = 0
     n = 0
     dt = 0.0
+    land = False
     status = 1
-    if sample_first and K > 0:
-        dt0 = RULE(cur, prob, work, cfl, dt_fixed)                # noqa: F821
+    # one call site of SAMPLE (it may be inlined): a row is due at the start
+    # (``sample_first``) or after a step; ``row_dt`` is the step the row reports
+    due = sample_first and K > 0
+    row_dt = 0.0
+    if due:
+        row_dt = RULE(cur, prob, work, cfl, dt_fixed)             # noqa: F821
         if dt_fixed > 0.0:
-            dt0 = min(dt_fixed, dt0)
-        mass, bm, fe = SAMPLE(cur, prob, work)                    # noqa: F821
-        nd = record_diagnostics(diag, 0, t, dt0, mass, mn, bm, fe)
-    while t < t_stop and n < n_max and nd < K:
+            row_dt = min(dt_fixed, row_dt)
+    while True:
+        if due:
+            mass, bm, fe = SAMPLE(cur, prob, work)                # noqa: F821
+            nd = record_diagnostics(diag, nd, t, row_dt, mass, mn, bm, fe)
+        if land:
+            status = 0
+            break
+        if not (t < t_stop and n < n_max and nd < K):
+            break
         dt, land, ok = next_step(t, t_stop, RULE(cur, prob, work, cfl, dt_fixed),  # noqa: F821
                                  dt_fixed)
         if not ok:
@@ -268,12 +293,8 @@ def drive(state, spare, prob, control, diag, counters):
                 nd = record_diagnostics(diag, nd, t, dt, MASS(tot, prob), mn,  # noqa: F821
                                         np.nan, np.nan)
             break
-        if step % every == 0 or (land and sample_at_stop):
-            mass, bm, fe = SAMPLE(cur, prob, work)                # noqa: F821
-            nd = record_diagnostics(diag, nd, t, dt, mass, mn, bm, fe)
-        if land:
-            status = 0
-            break
+        due = step % every == 0 or (land and sample_at_stop)
+        row_dt = dt
     if status == 1 and t >= t_stop:
         status = 0
     if swapped:

@@ -303,24 +303,6 @@ def od_update(muscl, src, base, out, alpha, aface, diff, lam_dt, bsum, bmin, bma
 # ---------------------------------------------------------------------------------------
 
 @threaded
-def kin_row_stats(f, rowsum, rowmin, rowmax):
-    """Per-row sum, min and max of ``f`` (shape (nx, nv))."""
-    nx, nv = f.shape
-    for i in prange(nx):
-        s = 0.0
-        mn = np.inf
-        mx = -np.inf
-        for j in range(nv):
-            x = f[i, j]
-            s += x
-            mn = min(mn, x)
-            mx = max(mx, x)
-        rowsum[i] = s
-        rowmin[i] = mn
-        rowmax[i] = mx
-
-
-@threaded
 def kin_energy_parts(f, v2half, Vc, rowsum_out):
     """Per-row Σ_j (v_j²/2 + V_i) f_ij and Σ_j f log f (0 log 0 = 0); returns (nx, 2)."""
     nx, nv = f.shape
@@ -337,6 +319,7 @@ def kin_energy_parts(f, v2half, Vc, rowsum_out):
         rowsum_out[i, 1] = h
 
 
+# not inlined: the ``is None`` branch is pruned only on a function's own arguments
 @njit(cache=True)
 def interaction_energy(rho, h, wkhat, tw, rev, work, tmp):
     """½ h Σ_i ρ_i (W * ρ)_i with the convolution at centres; 0 when ``wkhat`` is None (no
@@ -366,40 +349,13 @@ def kin_force(rowsum, hx, hv, Vp, khat, tw, rev, work, rho, conv, G):
             G[i] = Vp[i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def kin_amax(G, gamma, vlo, vhi):
     """max_i max(|γ v_lo + G_i|, |γ v_hi + G_i|): max |a| over the interior v-faces."""
     m = 0.0
     for i in range(G.size):
         m = max(m, abs(gamma * vlo + G[i]), abs(gamma * vhi + G[i]))
     return m
-
-
-@threaded(parallel=False)
-def kin_sample(f, rowsum, hx, hv, lam, v2half, Vc, wkhat, tw, rev, work, rho, tmp,
-               eparts, want_fe):
-    """(mass, boundary_mass fraction, free energy) of ``f``; free energy NaN unless want_fe."""
-    nx, nv = f.shape
-    tot = 0.0
-    for i in range(nx):
-        tot += rowsum[i]
-    ring = rowsum[0] + rowsum[nx - 1]
-    for i in range(1, nx - 1):
-        ring += f[i, 0] + f[i, nv - 1]
-    mass = tot * hx * hv
-    bm = ring / tot if tot != 0.0 else np.nan
-    fe = np.nan
-    if want_fe:
-        kin_energy_parts(f, v2half, Vc, eparts)
-        e = 0.0
-        hh = 0.0
-        for i in range(nx):
-            e += eparts[i, 0]
-            hh += eparts[i, 1]
-            rho[i] = rowsum[i] * hv
-        fe = (e + lam * hh) * hx * hv + interaction_energy(rho, hx, wkhat, tw, rev,
-                                                           work, tmp)
-    return mass, bm, fe
 
 
 @njit(cache=True)
@@ -420,7 +376,7 @@ def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface):
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def od_max_outflow(aface, n):
     """Largest advective outflow rate (times h) of a cell, counting both of its faces.
 
@@ -493,21 +449,63 @@ OverdampedWork = namedtuple("OverdampedWork", "psum pmin pmax aface a0 conv tmp 
                                               "dp dm cp inv cpb invb tmp2")
 
 
-@threaded(parallel=False)
+@threaded
 def kinetic_stats(f, work):
-    """(total, min, max, bad) of ``f``; fills the row sums ``work.psum`` (for the force)."""
-    kin_row_stats(f, work.psum, work.pmin, work.pmax)
-    return check_partials(work.psum, work.pmin, work.pmax)
+    """(total, min, max, bad) of ``f`` (shape (nx, nv)); fills the per-row sums, minima and
+    maxima ``work.psum, work.pmin, work.pmax`` (the row sums feed the force)."""
+    nx, nv = f.shape
+    rowsum = work.psum
+    rowmin = work.pmin
+    rowmax = work.pmax
+    for i in prange(nx):
+        s = 0.0
+        mn = np.inf
+        mx = -np.inf
+        for j in range(nv):
+            x = f[i, j]
+            s += x
+            mn = min(mn, x)
+            mx = max(mx, x)
+        rowsum[i] = s
+        rowmin[i] = mn
+        rowmax[i] = mx
+    return check_partials(rowsum, rowmin, rowmax)
 
 
 @threaded(parallel=False)
 def kinetic_sample(f, p, work):
-    """(mass, boundary-mass fraction, free energy) of ``f`` (row sums in ``work.psum``)."""
-    return kin_sample(f, work.psum, p.hx, p.hv, p.lam, p.v2half, p.Vc, p.wkhat,
-                      p.tw, p.rev, work.wc, work.rho, work.tmp, work.eparts, True)
+    """(mass, boundary-mass fraction, free energy) of ``f`` (row sums in ``work.psum``).
+
+    The boundary mass is the share of the mass in the outermost cells (x-walls and v-ends);
+    the free energy ∫(v²/2 + V) f + λ ∫ f log f + ½ ∫ ρ W * ρ by the midpoint rule.
+    """
+    nx, nv = f.shape
+    rowsum = work.psum
+    hx = p.hx
+    hv = p.hv
+    tot = 0.0
+    for i in range(nx):
+        tot += rowsum[i]
+    ring = rowsum[0] + rowsum[nx - 1]
+    for i in range(1, nx - 1):
+        ring += f[i, 0] + f[i, nv - 1]
+    mass = tot * hx * hv
+    bm = ring / tot if tot != 0.0 else np.nan
+    eparts = work.eparts
+    rho = work.rho
+    kin_energy_parts(f, p.v2half, p.Vc, eparts)
+    e = 0.0
+    hh = 0.0
+    for i in range(nx):
+        e += eparts[i, 0]
+        hh += eparts[i, 1]
+        rho[i] = rowsum[i] * hv
+    fe = (e + p.lam * hh) * hx * hv + interaction_energy(rho, hx, p.wkhat, p.tw, p.rev,
+                                                         work.wc, work.tmp)
+    return mass, bm, fe
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def kinetic_mass(total, p):
     """Mass of a kinetic state whose cell values sum to ``total``."""
     return total * p.hx * p.hv
@@ -531,7 +529,7 @@ def overdamped_sample(r, p, work):
     return od_sample(r, p.h, p.lam, p.Vc, p.wkhat, p.tw, p.rev, work.wc, work.tmp)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def overdamped_mass(total, p):
     """Mass of an overdamped state whose cell values sum to ``total``."""
     return total * p.h
@@ -542,7 +540,7 @@ KINETIC = dict(STATS=kinetic_stats, SAMPLE=kinetic_sample, MASS=kinetic_mass)
 OVERDAMPED = dict(STATS=overdamped_stats, SAMPLE=overdamped_sample, MASS=overdamped_mass)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def kinetic_work(f, p, G0_size, scratch_planes):
     """Scratch for a kinetic scheme; ``G0`` of size ``G0_size``, ``scratch`` of shape
     (scratch_planes, nx, nv) (0: empty), ``fell`` and ``zeroG`` of size nx when
@@ -557,7 +555,7 @@ def kinetic_work(f, p, G0_size, scratch_planes):
                                  nv if scratch_planes else 0)))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def overdamped_work(r, p, nwork, nsolver):
     """Scratch for an overdamped scheme: partial sums over ``p.blocks`` blocks, drift
     arrays ``aface``, ``a0`` of size ``nwork`` and tridiagonal-solver arrays of size

@@ -387,7 +387,13 @@ def _compare_other_particles(cfg, other, states):
     return {key: np.array([row[key] for row in rows]) for key in rows[0]}
 
 
-@pytest.mark.parametrize("regime", ["overdamped", "kinetic"])
+# the overdamped case (3 particle runs of 4000 steps at N = 5·10⁴, the suite's heaviest
+# test) is slow; the kinetic one keeps the end-to-end check of the same wiring in the
+# default suite, and the overdamped interaction on each side is checked by
+# test_simulator_steps_use_the_config_interaction and
+# test_grid_and_particles_receive_the_same_interaction
+@pytest.mark.parametrize("regime", [pytest.param("overdamped", marks=pytest.mark.slow),
+                                    "kinetic"])
 def test_grid_against_particles_with_gaussian_repulsion(regime):
     cfg = _e2e_config(regime)
     result = vfp.run(cfg, write=False, progress=False)

@@ -66,11 +66,20 @@ def _vfp(*args, **kw):
                           timeout=kw.pop("timeout", 300), cwd=kw.pop("cwd", None), **kw)
 
 
-def test_quickstart_example_end_to_end(tmp_path):
+def _quickstart_end_to_end(tmp_path, cells, n):
+    """``vfp run`` of examples/quickstart.toml (with ``cells`` per axis and ``n`` particles
+    when they differ from the file's 128 and 100000), then ``vfp info``."""
+    config = EXAMPLES / "quickstart.toml"
+    if (cells, n) != (128, 100000):
+        text = config.read_text()
+        assert text.count("cells = 128") == 2 and text.count("n = 100000") == 1
+        config = tmp_path / "quickstart.toml"
+        config.write_text(text.replace("cells = 128", f"cells = {cells}")
+                          .replace("n = 100000", f"n = {n}"))
     out = tmp_path / "quick.h5"
     plots = tmp_path / "plots"
-    proc = _vfp("run", str(EXAMPLES / "quickstart.toml"), "-o", str(out), "--quiet",
-                "--plots", str(plots), timeout=600)
+    proc = _vfp("run", str(config), "-o", str(out), "--quiet", "--plots", str(plots),
+                timeout=600)
     assert proc.returncode == 0, proc.stderr
     with h5py.File(out, "r") as f:
         assert f.attrs["status"] == "finished"
@@ -78,11 +87,11 @@ def test_quickstart_example_end_to_end(tmp_path):
         assert "numba" in f.attrs["versions"]
         t = f["grid/t"][()]
         assert np.allclose(t, [0.0, 0.5, 1.0, 2.0, 5.0])
-        assert f["grid/f"].shape == (5, 128, 128) and f["grid/rho"].shape == (5, 128)
+        assert f["grid/f"].shape == (5, cells, cells) and f["grid/rho"].shape == (5, cells)
         assert f["grid/f"].dims[1][0].name == f["grid/x"].name  # dimension scales
         assert f["grid/f"].dims[2][0].name == f["grid/v"].name
-        assert f["particles/x"].shape == (5, 100000)
-        assert f["particles/x"].attrs["n"] == 100000 and f["particles/x"].attrs["seed"] == 1
+        assert f["particles/x"].shape == (5, n)
+        assert f["particles/x"].attrs["n"] == n and f["particles/x"].attrs["seed"] == 1
         assert np.allclose(f["compare/t"][()], t)
         for key in ("w2_x", "w2_v", "sw2", "kl", "tv", "w2_x_floor", "mean_x", "mean_x_grid"):
             assert key in f["compare"], key
@@ -93,10 +102,22 @@ def test_quickstart_example_end_to_end(tmp_path):
         # grid and particles agree in the mean to within the particles' sampling error
         mx, mxg = f["compare/mean_x"][()], f["compare/mean_x_grid"][()]
         var = f["compare/var_x"][()]
-        assert np.all(np.abs(mx - mxg) < 5 * np.sqrt(var / 100000) + 0.02)
+        assert np.all(np.abs(mx - mxg) < 5 * np.sqrt(var / n) + 0.02)
     assert sorted(p.name for p in plots.glob("*.png"))
     info = _vfp("info", str(out))
     assert info.returncode == 0 and "grid" in info.stdout and "particles" in info.stdout
+
+
+def test_quickstart_config_end_to_end(tmp_path):
+    """The quickstart's model, schemes and snapshots through ``vfp run --plots`` and
+    ``vfp info``, on 64 cells per axis and 5000 particles (the file's sizes: slow test)."""
+    _quickstart_end_to_end(tmp_path, cells=64, n=5000)
+
+
+@pytest.mark.slow
+def test_quickstart_example_end_to_end(tmp_path):
+    """examples/quickstart.toml exactly as shipped (128² cells, 100000 particles)."""
+    _quickstart_end_to_end(tmp_path, cells=128, n=100000)
 
 
 def test_overdamped_run_from_python(tmp_path):
