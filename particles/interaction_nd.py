@@ -18,9 +18,8 @@ Methods:
 * ``mesh`` (d = 2, box domain only): cloud-in-cell (bilinear) deposit of the masses 1/N on
   the (M1 + 1) × (M2 + 1) nodes of the box (fixed particle blocks, rows summed in a fixed
   order), zero-padded (non-periodic) 2-D FFT convolution with the vector kernel
-  K(r) = φ(|r|) r sampled at the node offsets (both components in one complex transform:
-  ρ real and K_1, K_2 real give IFFT(ρ̂ (K̂_1 + i K̂_2)) = φ_1 + i φ_2), and bilinear
-  interpolation back. The same weights for deposit and interpolation and an odd kernel
+  K(r) = φ(|r|) r sampled at the node offsets (:mod:`grids.convolution2d`, both
+  components from one forward transform), and bilinear interpolation back. The same weights for deposit and interpolation and an odd kernel
   give zero self-force. Error against ``pairwise`` O(h²) for a smooth kernel.
 * ``auto``: Quadratic → exact; otherwise pairwise for N ≤ 5000 and mesh above (d = 2;
   refused in free space, as in d = 1); in d = 3 always pairwise (there is no 3-D mesh).
@@ -39,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from ..grids.convolution import fft_inplace, fft_tables
+from ..grids.convolution2d import Convolver2D, conv2_apply_pair
 from .interaction import (AUTO_PAIRWISE_MAX_N, KIND_GAUSSIAN, KIND_TABULATED, METHOD_EXACT,
                           METHOD_MESH, METHOD_NONE, METHOD_PAIRWISE, GaussianKernel,
                           NoInteraction, Quadratic, deterministic_mean_par,
@@ -187,12 +186,15 @@ def check_mesh_2d(interaction, lo, hi, cells):
     return tuple(out)
 
 
-class MeshPlan2D:
-    """Workspace and kernel transform of the 2-D mesh for one (kernel, box, M1, M2).
+_NodeAxis = namedtuple("_NodeAxis", ["cells", "h"])
 
-    The complex kernel K̂ = FFT2 of K_1 + i K_2 sampled at the offsets
-    (d1 h1, d2 h2), |d_a| ≤ M_a, wrapped to index d_a mod L_a (L_a = smallest power of two
-    ≥ 2M_a + 1: the zero padding makes the circular convolution the linear one).
+
+class MeshPlan2D:
+    """Workspace and kernel transforms of the 2-D mesh for one (kernel, box, M1, M2).
+
+    The kernel components K_a(r) = φ(|r|) r_a are sampled at the node offsets
+    (k1 h1, k2 h2), |k_a| ≤ M_a, and transformed by :class:`grids.convolution2d.Convolver2D`
+    on the node axes (zero padding to P_a ≥ 2(M_a + 1) − 1: linear, not periodic).
     """
 
     def __init__(self, interaction, lo, hi, cells):
@@ -202,27 +204,23 @@ class MeshPlan2D:
         hi = np.asarray(hi, dtype=np.float64)
         self.h = (hi - self.lo) / np.array([m1, m2], dtype=np.float64)
         self.inv_h = 1.0 / self.h
-        L = []
-        for m in (m1, m2):
-            s = 2
-            while s < 2 * m + 1:
-                s *= 2
-            L.append(s)
-        self.fft_size = tuple(L)
-        d1 = np.arange(-m1, m1 + 1)[:, None] * self.h[0]
-        d2 = np.arange(-m2, m2 + 1)[None, :] * self.h[1]
-        phi = radial_phi(interaction, np.sqrt(d1 * d1 + d2 * d2))
-        kern = np.zeros(L, dtype=np.complex128)
-        i1 = np.arange(-m1, m1 + 1) % L[0]
-        i2 = np.arange(-m2, m2 + 1) % L[1]
-        kern[np.ix_(i1, i2)] = phi * d1 + 1j * (phi * d2)
-        self.khat = np.fft.fft2(kern)
-        self.tw1, self.rev1 = fft_tables(L[0])
-        self.tw2, self.rev2 = fft_tables(L[1])
+        # Convolver2D reads an axis's point count and spacing (.cells, .h): the nodes
+        axis1 = _NodeAxis(m1 + 1, float(self.h[0]))
+        axis2 = _NodeAxis(m2 + 1, float(self.h[1]))
+
+        def component(a):
+            def k(r1, r2):
+                return radial_phi(interaction, np.sqrt(r1 * r1 + r2 * r2)) * (r1, r2)[a]
+            return k
+
+        c1 = Convolver2D(component(0), axis1, axis2)
+        c2 = Convolver2D(component(1), axis1, axis2)
+        self.fft_size = c1.size
+        self.khat1 = c1.kernel_hat
+        self.khat2 = c2.kernel_hat
         self.partial = np.zeros((MESH_BLOCKS_2D, m1 + 1, m2 + 1))
         self.rho = np.zeros((m1 + 1, m2 + 1))
         self.phi = np.zeros((2, m1 + 1, m2 + 1))
-        self.work = np.zeros(L, dtype=np.complex128)
 
 
 # ----------------------------------------------------------------------------------------
@@ -340,33 +338,18 @@ def _cell(x, lo, inv_h, m):
     return np.int64(kf), f
 
 
-@njit(cache=True)
-def _fft2_inplace(work, tw1, rev1, tw2, rev2, inverse):
-    """Unnormalised 2-D DFT of ``work`` (L1, L2): rows, then columns (serial)."""
-    L1, L2 = work.shape
-    for r in range(L1):
-        fft_inplace(work[r], tw2, rev2, inverse)
-    col = np.empty(L1, dtype=np.complex128)
-    for c in range(L2):
-        for r in range(L1):
-            col[r] = work[r, c]
-        fft_inplace(col, tw1, rev1, inverse)
-        for r in range(L1):
-            work[r, c] = col[r]
-
-
 @njit(cache=True, parallel=True)
-def mesh_field_2d(X, lo, inv_h, partial, rho, phi, work, khat, tw1, rev1, tw2, rev2):
+def mesh_field_2d(X, lo, inv_h, partial, rho, phi, khat1, khat2, size1, size2):
     """Node field φ_a(c) = Σ_k ρ_k K_a(c − k) into ``phi`` (2, M1 + 1, M2 + 1).
 
     Bilinear deposit of the masses 1/N in B fixed particle blocks (``partial`` (B, M1 + 1,
-    M2 + 1)), summed in a fixed order into ``rho``, then the zero-padded 2-D FFT
-    convolution with ``khat`` (see :class:`MeshPlan2D`)."""
+    M2 + 1)), summed in a fixed order into ``rho``, then the zero-padded FFT convolution
+    with both kernel components (:func:`grids.convolution2d.conv2_apply_pair`, one forward
+    transform)."""
     n = X.shape[1]
     nb, mp1, mp2 = partial.shape
     m1 = mp1 - 1
     m2 = mp2 - 1
-    L1, L2 = work.shape
     chunk = (n + nb - 1) // nb
     for b in prange(nb):
         row = partial[b]
@@ -385,21 +368,7 @@ def mesh_field_2d(X, lo, inv_h, partial, rho, phi, work, khat, tw1, rev1, tw2, r
             for b in range(nb):
                 s += partial[b, c1, c2]
             rho[c1, c2] = s * inv_n
-    work[:, :] = 0.0
-    for c1 in range(mp1):
-        for c2 in range(mp2):
-            work[c1, c2] = rho[c1, c2]
-    _fft2_inplace(work, tw1, rev1, tw2, rev2, False)
-    for c1 in range(L1):
-        for c2 in range(L2):
-            work[c1, c2] = work[c1, c2] * khat[c1, c2]
-    _fft2_inplace(work, tw1, rev1, tw2, rev2, True)
-    scale = 1.0 / (L1 * L2)
-    for c1 in range(mp1):
-        for c2 in range(mp2):
-            w = work[c1, c2]
-            phi[0, c1, c2] = w.real * scale
-            phi[1, c1, c2] = w.imag * scale
+    conv2_apply_pair(khat1, khat2, rho, size1, size2, 1.0, phi[0], phi[1])
 
 
 @njit(cache=True, inline="always")
@@ -422,8 +391,8 @@ def _mesh_interp_all(X, G, lo, inv_h, phi):
 def mesh_force_2d(X, plan):
     """G (2, N) ≈ (1/N) Σ_j φ(r_ij)(x_i − x_j) by the mesh (compiled kernels)."""
     X = np.ascontiguousarray(X, dtype=np.float64)
-    mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi, plan.work,
-                  plan.khat, plan.tw1, plan.rev1, plan.tw2, plan.rev2)
+    mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi, plan.khat1,
+                  plan.khat2, plan.fft_size[0], plan.fft_size[1])
     G = np.empty_like(X)
     _mesh_interp_all(X, G, plan.lo, plan.inv_h, plan.phi)
     return G
@@ -469,8 +438,8 @@ ExactFieldND = namedtuple("ExactFieldND", ["kappa", "mean"])
 PairwisePlanND = namedtuple("PairwisePlanND", ["G", "kind", "params", "table"])
 PairwisePlanND.__doc__ = "Pairwise radial sum: workspace G (d, N), kernel kind/params/table."
 PairwiseFieldND = namedtuple("PairwiseFieldND", ["G"])
-MeshPlan2DArgs = namedtuple("MeshPlan2DArgs", ["lo", "inv_h", "partial", "rho", "phi", "work",
-                                               "khat", "tw1", "rev1", "tw2", "rev2"])
+MeshPlan2DArgs = namedtuple("MeshPlan2DArgs", ["lo", "inv_h", "partial", "rho", "phi", "khat1",
+                                               "khat2", "size1", "size2"])
 MeshField2D = namedtuple("MeshField2D", ["lo", "inv_h", "phi"])
 
 
@@ -490,8 +459,8 @@ def pack_plan_nd(method, interaction, n, d, mesh_plan=None):
         kind, params, table = _kernel_params(interaction)
         return PairwisePlanND(np.zeros((d, n)), kind, params, table)
     p = mesh_plan
-    return MeshPlan2DArgs(p.lo, p.inv_h, p.partial, p.rho, p.phi, p.work, p.khat, p.tw1,
-                          p.rev1, p.tw2, p.rev2)
+    return MeshPlan2DArgs(p.lo, p.inv_h, p.partial, p.rho, p.phi, p.khat1, p.khat2,
+                          np.int64(p.fft_size[0]), np.int64(p.fft_size[1]))
 
 
 # The fields are built in these jitted functions (own globals): an overload's closure
@@ -543,8 +512,8 @@ def _prepare_nd_compiled(X, plan):
         return pairwise
     if cls is MeshPlan2DArgs:
         def mesh(X, plan):
-            mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi, plan.work,
-                          plan.khat, plan.tw1, plan.rev1, plan.tw2, plan.rev2)
+            mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi,
+                          plan.khat1, plan.khat2, plan.size1, plan.size2)
             return _mesh_field(plan.lo, plan.inv_h, plan.phi)
         return mesh
     return None
