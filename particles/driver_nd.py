@@ -42,7 +42,6 @@ count; all reductions run in a fixed order):
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 
@@ -50,7 +49,7 @@ import numpy as np
 from numba import njit, prange
 from numba.core.errors import NumbaPerformanceWarning
 
-from .driver import (BLOCK, CHUNK_WORK, LO_MASK, MAX_N, SCHEME_BAOAB, ParticleSolution,
+from .common import (BLOCK, CHUNK_WORK, LO_MASK, MAX_N, SCHEME_BAOAB, ParticleSolution,
                      _reflect, _step_plan, check_temperature, get_scheme)
 from .forces_nd import as_force_nd, force_block
 from .interaction import METHOD_MESH, METHOD_NAMES, METHOD_NONE, NoInteraction
