@@ -55,9 +55,9 @@ from .forces_nd import as_force_nd, force_block
 from .interaction import METHOD_MESH, METHOD_NAMES, METHOD_NONE, NoInteraction
 # The field classes must be globals of the module whose prange bodies receive them:
 # Numba's parfor lowering resolves a named tuple argument's class by name there.
-from .interaction_nd import (ExactFieldND, MeshField2D, MeshPlan2D,  # noqa: F401
-                             PairwiseFieldND, add_interaction_block, as_interaction_nd,
-                             check_mesh_2d, pack_plan_nd, prepare_nd, resolve_method_nd)
+from .interaction_nd import (ForceFieldND, MeshPlan2D, add_interaction_block,  # noqa: F401
+                             as_interaction_nd, check_mesh_2d, pack_plan_nd, prepare_nd,
+                             resolve_method_nd)
 from .rng import fill_normals, seed_key
 
 __all__ = ["simulate_nd", "MAX_DIMENSION"]
@@ -290,6 +290,17 @@ def _initial_force(X, V, F, force, plan):
     _par_baoab_last(X, V, F, 0.0, force, field)
 
 
+@njit(cache=True)
+def _initial_force_free(X, F, force):
+    """F = ∇V at the current positions, no interaction (serial: once per call, and it
+    saves compiling a parallel kernel for the blocked path)."""
+    d, n = X.shape
+    G = np.empty((d, BLOCK))
+    field = NoInteraction(0.0)
+    for i0 in range(0, n, BLOCK):
+        _force_into(X, F, G, i0, min(n, i0 + BLOCK) - i0, force, field)
+
+
 @njit(cache=True, parallel=True)
 def _count_nonfinite_2d(X):
     d, n = X.shape
@@ -423,7 +434,9 @@ def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperat
                                   gamma, lam, fpack, wlo, whi, plan)
 
     def init_force(Xa, Va, Fa, plan):
-        if baoab:
+        if baoab and method == METHOD_NONE:
+            _initial_force_free(Xa, Fa, fpack)
+        elif baoab:
             _initial_force(Xa, Va, Fa, fpack, plan)
 
     # compile / load this run's kernels on a 2-particle copy (same types), timed apart

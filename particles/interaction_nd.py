@@ -25,8 +25,10 @@ Methods:
   refused in free space, as in d = 1); in d = 3 always pairwise (there is no 3-D mesh).
 
 Compiled dispatch as in d = 1: a packed plan (:func:`pack_plan_nd`) whose class selects
-the code, :func:`prepare_nd` (once per step: the mean, the pairwise sums or the mesh
-field) and :func:`add_interaction_block` (adds particle forces into a block of G).
+the set-up code, :func:`prepare_nd` (once per step: the mean, the pairwise sums or the
+mesh field, always ending in the particles' forces G (d, N), :class:`ForceFieldND`) and
+:func:`add_interaction_block` (adds G into a block). One field type for every method
+keeps the per-step particle kernels to one compilation each.
 """
 
 from __future__ import annotations
@@ -432,15 +434,18 @@ def interaction_force_nd(points, interaction, method="auto", lo=None, hi=None,
 # packed plans and fields
 # ----------------------------------------------------------------------------------------
 
-ExactPlanND = namedtuple("ExactPlanND", ["kappa", "mean"])
-ExactPlanND.__doc__ = "Quadratic W = κ|r|²/2 by the exact mean form; ``mean`` (d,) workspace."
-ExactFieldND = namedtuple("ExactFieldND", ["kappa", "mean"])
+ExactPlanND = namedtuple("ExactPlanND", ["kappa", "mean", "G"])
+ExactPlanND.__doc__ = ("Quadratic W = κ|r|²/2 by the exact mean form; workspaces ``mean`` (d,) "
+                       "and G (d, N).")
 PairwisePlanND = namedtuple("PairwisePlanND", ["G", "kind", "params", "table"])
 PairwisePlanND.__doc__ = "Pairwise radial sum: workspace G (d, N), kernel kind/params/table."
-PairwiseFieldND = namedtuple("PairwiseFieldND", ["G"])
 MeshPlan2DArgs = namedtuple("MeshPlan2DArgs", ["lo", "inv_h", "partial", "rho", "phi", "khat1",
-                                               "khat2", "size1", "size2"])
-MeshField2D = namedtuple("MeshField2D", ["lo", "inv_h", "phi"])
+                                               "khat2", "size1", "size2", "G"])
+MeshPlan2DArgs.__doc__ = "The 2-D mesh workspace and kernel transforms, and G (2, N)."
+# Every method prepares the same field, the filled G (d, N): the per-step particle kernels
+# then compile once for all methods (one parfor lowering each, not one per method).
+ForceFieldND = namedtuple("ForceFieldND", ["G"])
+ForceFieldND.__doc__ = "G[:, i] = interaction force of particle i at the step's positions."
 
 
 def _kernel_params(interaction):
@@ -454,30 +459,29 @@ def pack_plan_nd(method, interaction, n, d, mesh_plan=None):
     if method == METHOD_NONE:
         return NoInteraction(0.0)
     if method == METHOD_EXACT:
-        return ExactPlanND(float(interaction.kappa), np.zeros(d))
+        return ExactPlanND(float(interaction.kappa), np.zeros(d), np.zeros((d, n)))
     if method == METHOD_PAIRWISE:
         kind, params, table = _kernel_params(interaction)
         return PairwisePlanND(np.zeros((d, n)), kind, params, table)
     p = mesh_plan
     return MeshPlan2DArgs(p.lo, p.inv_h, p.partial, p.rho, p.phi, p.khat1, p.khat2,
-                          np.int64(p.fft_size[0]), np.int64(p.fft_size[1]))
-
-
-# The fields are built in these jitted functions (own globals): an overload's closure
-# that names a module global fails when Numba's parfor pass lowers it in another module.
-@njit(cache=True)
-def _exact_field(kappa, mean):
-    return ExactFieldND(kappa, mean)
+                          np.int64(p.fft_size[0]), np.int64(p.fft_size[1]), np.zeros((2, n)))
 
 
 @njit(cache=True)
-def _pairwise_field(G):
-    return PairwiseFieldND(G)
+def _force_field(G):
+    # built in a jitted function (own globals): an overload's closure naming a module
+    # global fails when Numba's parfor pass lowers it in another module
+    return ForceFieldND(G)
 
 
-@njit(cache=True)
-def _mesh_field(lo, inv_h, phi):
-    return MeshField2D(lo, inv_h, phi)
+@njit(cache=True, parallel=True)
+def _exact_fill(X, mean, kappa, G):
+    """G = κ(X − mean) per axis (the exact mean-field force of W = κ|r|²/2)."""
+    d, n = X.shape
+    for i in prange(n):
+        for a in range(d):
+            G[a, i] = kappa * (X[a, i] - mean[a])
 
 
 def prepare_nd(X, plan):
@@ -503,18 +507,20 @@ def _prepare_nd_compiled(X, plan):
         def exact(X, plan):
             for a in range(X.shape[0]):
                 plan.mean[a] = deterministic_mean_par(X[a])
-            return _exact_field(plan.kappa, plan.mean)
+            _exact_fill(X, plan.mean, plan.kappa, plan.G)
+            return _force_field(plan.G)
         return exact
     if cls is PairwisePlanND:
         def pairwise(X, plan):
             pairwise_force_nd(X, plan.G, plan.kind, plan.params, plan.table)
-            return _pairwise_field(plan.G)
+            return _force_field(plan.G)
         return pairwise
     if cls is MeshPlan2DArgs:
         def mesh(X, plan):
             mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi,
                           plan.khat1, plan.khat2, plan.size1, plan.size2)
-            return _mesh_field(plan.lo, plan.inv_h, plan.phi)
+            _mesh_interp_all(X, plan.G, plan.lo, plan.inv_h, plan.phi)
+            return _force_field(plan.G)
         return mesh
     return None
 
@@ -526,25 +532,10 @@ def _add_interaction_block_compiled(X, i0, m, G, field):
         def none(X, i0, m, G, field):
             return None
         return none
-    if cls is ExactFieldND:
-        def exact(X, i0, m, G, field):
-            for a in range(X.shape[0]):
-                mu = field.mean[a]
-                for j in range(m):
-                    G[a, j] += field.kappa * (X[a, i0 + j] - mu)
-        return exact
-    if cls is PairwiseFieldND:
-        def pairwise(X, i0, m, G, field):
+    if cls is ForceFieldND:
+        def add(X, i0, m, G, field):
             for a in range(X.shape[0]):
                 for j in range(m):
                     G[a, j] += field.G[a, i0 + j]
-        return pairwise
-    if cls is MeshField2D:
-        def mesh(X, i0, m, G, field):
-            for j in range(m):
-                x1 = X[0, i0 + j]
-                x2 = X[1, i0 + j]
-                G[0, j] += _mesh_interp_2d(x1, x2, field.lo, field.inv_h, field.phi, 0)
-                G[1, j] += _mesh_interp_2d(x1, x2, field.lo, field.inv_h, field.phi, 1)
-        return mesh
+        return add
     return None
