@@ -56,8 +56,8 @@ from .interaction import METHOD_MESH, METHOD_NAMES, METHOD_NONE, NoInteraction
 # The field classes must be globals of the module whose prange bodies receive them:
 # Numba's parfor lowering resolves a named tuple argument's class by name there.
 from .interaction_nd import (ForceFieldND, MeshPlan2D, add_interaction_block,  # noqa: F401
-                             as_interaction_nd, check_mesh_2d, pack_plan_nd, prepare_nd,
-                             resolve_method_nd)
+                             as_interaction_nd, check_mesh_2d, field_of, pack_plan_nd,
+                             prepare_nd, resolve_method_nd)
 from .rng import fill_normals, seed_key
 
 __all__ = ["simulate_nd", "MAX_DIMENSION"]
@@ -220,9 +220,18 @@ def _sum_blocks(counts):
     return tot
 
 
+PHASE_EULER = 0         # _par_step phases
+PHASE_BAOAB_FIRST = 1
+PHASE_BAOAB_LAST = 2
+
+
+# One parallel kernel for the three per-step phases (a run-time switch inside each block):
+# one parfor lowering to compile instead of three.
 @njit(cache=True, parallel=True)
-def _par_euler(X, V, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts):
-    """One Euler step of every particle with the prepared ``field``, prange over blocks."""
+def _par_step(phase, X, V, F, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts):
+    """One phase of a step for every particle, prange over blocks: PHASE_EULER (an Euler
+    step with the prepared ``field``), PHASE_BAOAB_FIRST (B, A, O, A) or PHASE_BAOAB_LAST
+    (F ← ∇V + field, v ← v − (h/2) F; h = 0 only sets F)."""
     d, n = X.shape
     nblk = (n + BLOCK - 1) // BLOCK
     for b in prange(nblk):
@@ -230,32 +239,13 @@ def _par_euler(X, V, kinetic, h, st, key, gamma, lam, force, field, lo, hi, coun
         m = min(n, i0 + BLOCK) - i0
         G = np.empty((d, BLOCK))
         z = np.empty(BLOCK)
-        _euler_block(X, V, kinetic, G, z, i0, m, h, st, key, gamma, lam, force, field, lo, hi,
-                     counts[b])
-
-
-@njit(cache=True, parallel=True)
-def _par_baoab_first(X, V, F, h, st, key, gamma, lam, lo, hi, counts):
-    """B, A, O, A of every particle, prange over blocks."""
-    n = X.shape[1]
-    nblk = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblk):
-        i0 = b * BLOCK
-        m = min(n, i0 + BLOCK) - i0
-        z = np.empty(BLOCK)
-        _baoab_first_block(X, V, F, z, i0, m, h, st, key, gamma, lam, lo, hi, counts[b])
-
-
-@njit(cache=True, parallel=True)
-def _par_baoab_last(X, V, F, h, force, field):
-    """Final B of every particle with the prepared ``field``; h = 0 only sets F."""
-    d, n = X.shape
-    nblk = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblk):
-        i0 = b * BLOCK
-        m = min(n, i0 + BLOCK) - i0
-        G = np.empty((d, BLOCK))
-        _baoab_last_block(X, V, F, G, i0, m, h, force, field)
+        if phase == PHASE_EULER:
+            _euler_block(X, V, kinetic, G, z, i0, m, h, st, key, gamma, lam, force, field, lo,
+                         hi, counts[b])
+        elif phase == PHASE_BAOAB_FIRST:
+            _baoab_first_block(X, V, F, z, i0, m, h, st, key, gamma, lam, lo, hi, counts[b])
+        else:
+            _baoab_last_block(X, V, F, G, i0, m, h, force, field)
 
 
 # parallel=True without a prange of their own, as particles.driver._advance_euler: a
@@ -274,20 +264,34 @@ def _advance_streaming(X, V, F, baoab, kinetic, n_steps, dt, dt_last, step0, key
         h = dt if s < n_steps - 1 else dt_last
         st = np.uint64(step0 + s)
         if baoab:
-            _par_baoab_first(X, V, F, h, st, key, gamma, lam, lo, hi, counts)
+            field = _empty_field(X, plan)
+            _par_step(PHASE_BAOAB_FIRST, X, V, F, kinetic, h, st, key, gamma, lam, force,
+                      field, lo, hi, counts)
             field = prepare_nd(X, plan)
-            _par_baoab_last(X, V, F, h, force, field)
+            _par_step(PHASE_BAOAB_LAST, X, V, F, kinetic, h, st, key, gamma, lam, force,
+                      field, lo, hi, counts)
         else:
             field = prepare_nd(X, plan)
-            _par_euler(X, V, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts)
+            _par_step(PHASE_EULER, X, V, F, kinetic, h, st, key, gamma, lam, force, field,
+                      lo, hi, counts)
     return _sum_blocks(counts)
 
 
 @njit(cache=True, parallel=True)
-def _initial_force(X, V, F, force, plan):
+def _initial_force(X, V, F, force, plan, lo, hi):
     """F = ∇V + interaction at the current positions (BAOAB's first B; V untouched)."""
+    d, n = X.shape
     field = prepare_nd(X, plan)
-    _par_baoab_last(X, V, F, 0.0, force, field)
+    counts = np.zeros(((n + BLOCK - 1) // BLOCK, d, 2), np.int64)
+    _par_step(PHASE_BAOAB_LAST, X, V, F, False, 0.0, np.uint64(0), np.uint64(0), 1.0, 1.0,
+              force, field, lo, hi, counts)
+
+
+@njit(cache=True, inline="always")
+def _empty_field(X, plan):
+    """The field type of ``plan`` (its G, not recomputed): the BAOAB first phase ignores
+    the field, but one type per run keeps _par_step to one compilation."""
+    return field_of(plan)
 
 
 @njit(cache=True)
@@ -301,12 +305,14 @@ def _initial_force_free(X, F, force):
         _force_into(X, F, G, i0, min(n, i0 + BLOCK) - i0, force, field)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _count_nonfinite_2d(X):
+    """Non-finite entries of X (serial: once per chunk, a parallel kernel would cost a
+    compilation)."""
     d, n = X.shape
     c = 0
-    for i in prange(n):
-        for a in range(d):
+    for a in range(d):
+        for i in range(n):
             if not np.isfinite(X[a, i]):
                 c += 1
     return c
@@ -437,7 +443,7 @@ def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperat
         if baoab and method == METHOD_NONE:
             _initial_force_free(Xa, Fa, fpack)
         elif baoab:
-            _initial_force(Xa, Va, Fa, fpack, plan)
+            _initial_force(Xa, Va, Fa, fpack, plan, wlo, whi)
 
     # compile / load this run's kernels on a 2-particle copy (same types), timed apart
     tc = time.perf_counter()

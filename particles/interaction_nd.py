@@ -489,6 +489,11 @@ def prepare_nd(X, plan):
     raise NotImplementedError("prepare_nd is called from compiled code")
 
 
+def field_of(plan):
+    """The plan's field as it stands (G not recomputed; compiled dispatch)."""
+    raise NotImplementedError("field_of is called from compiled code")
+
+
 def add_interaction_block(X, i0, m, G, field):
     """G[:, j] += interaction force of particle i0 + j, 0 ≤ j < m (compiled dispatch)."""
     raise NotImplementedError("add_interaction_block is called from compiled code")
@@ -522,6 +527,16 @@ def _prepare_nd_compiled(X, plan):
             _mesh_interp_all(X, plan.G, plan.lo, plan.inv_h, plan.phi)
             return _force_field(plan.G)
         return mesh
+    return None
+
+
+@overload(field_of)
+def _field_of_compiled(plan):
+    cls = _cls(plan)
+    if cls is NoInteraction:
+        return lambda plan: plan
+    if cls in (ExactPlanND, PairwisePlanND, MeshPlan2DArgs):
+        return lambda plan: _force_field(plan.G)
     return None
 
 
