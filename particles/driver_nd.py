@@ -101,14 +101,17 @@ def _euler_block(X, V, kinetic, G, z, i0, m, h, step, key, gamma, lam, force, fi
             fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
             la = lo[a]
             ha = hi[a]
+            xa = X[a, i0:i0 + m]         # row views: unit-stride loops that LLVM vectorises
+            va = V[a, i0:i0 + m]
+            ga = G[a]
             out = 0
             for j in range(m):
-                xi = X[a, i0 + j]
-                vi = V[a, i0 + j]
+                xi = xa[j]
+                vi = va[j]
                 xn = xi + h * vi
-                V[a, i0 + j] = damp * vi - h * G[a, j] + sig * z[j]
+                va[j] = damp * vi - h * ga[j] + sig * z[j]
                 out += np.int64(xn < la) + np.int64(xn > ha)
-                X[a, i0 + j] = xn
+                xa[j] = xn
             if out:
                 _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
     else:
@@ -117,11 +120,13 @@ def _euler_block(X, V, kinetic, G, z, i0, m, h, step, key, gamma, lam, force, fi
             fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
             la = lo[a]
             ha = hi[a]
+            xa = X[a, i0:i0 + m]
+            ga = G[a]
             out = 0
             for j in range(m):
-                xn = X[a, i0 + j] - h * G[a, j] + sig * z[j]
+                xn = xa[j] - h * ga[j] + sig * z[j]
                 out += np.int64(xn < la) + np.int64(xn > ha)
-                X[a, i0 + j] = xn
+                xa[j] = xn
             if out:
                 _reflect_axis(X, V, a, i0, m, la, ha, False, counts)
 
@@ -138,22 +143,25 @@ def _baoab_first_block(X, V, F, z, i0, m, h, step, key, gamma, lam, lo, hi, coun
         fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
         la = lo[a]
         ha = hi[a]
+        xa = X[a, i0:i0 + m]
+        va = V[a, i0:i0 + m]
+        fa = F[a, i0:i0 + m]
         out = 0
         for j in range(m):                       # B, A
-            vi = V[a, i0 + j] - half * F[a, i0 + j]
-            xn = X[a, i0 + j] + half * vi
+            vi = va[j] - half * fa[j]
+            xn = xa[j] + half * vi
             out += np.int64(xn < la) + np.int64(xn > ha)
-            V[a, i0 + j] = vi
-            X[a, i0 + j] = xn
+            va[j] = vi
+            xa[j] = xn
         if out:
             _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
         out = 0
         for j in range(m):                       # O, A
-            vi = ou * V[a, i0 + j] + sig * z[j]
-            xn = X[a, i0 + j] + half * vi
+            vi = ou * va[j] + sig * z[j]
+            xn = xa[j] + half * vi
             out += np.int64(xn < la) + np.int64(xn > ha)
-            V[a, i0 + j] = vi
-            X[a, i0 + j] = xn
+            va[j] = vi
+            xa[j] = xn
         if out:
             _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
 
@@ -174,8 +182,10 @@ def _baoab_last_block(X, V, F, G, i0, m, h, force, field):
     _force_into(X, F, G, i0, m, force, field)
     half = 0.5 * h
     for a in range(X.shape[0]):
+        va = V[a, i0:i0 + m]
+        fa = F[a, i0:i0 + m]
         for j in range(m):
-            V[a, i0 + j] = V[a, i0 + j] - half * F[a, i0 + j]
+            va[j] = va[j] - half * fa[j]
 
 
 # ----------------------------------------------------------------------------------------
