@@ -28,9 +28,17 @@ from .driver import SCHEMES, ParticleSolution, check_temperature, simulate
 from .forces import Polynomial, Tabulated
 from .forces_nd import PolynomialND, TabulatedND
 from .interaction import INTERACTION_METHODS, GaussianKernel, Quadratic, TabulatedKernel
-from .interaction_nd import RadialKernel
 
 __all__ = ["Polynomial", "Tabulated", "PolynomialND", "TabulatedND", "Quadratic",
            "GaussianKernel", "TabulatedKernel", "RadialKernel",
            "INTERACTION_METHODS", "simulate", "ParticleSolution", "SCHEMES",
            "check_temperature"]
+
+
+def __getattr__(name):
+    # RadialKernel's module imports the 2-D FFT (rocket-fft, ~0.3 s): loaded on first use,
+    # so that d = 1 runs do not pay for it
+    if name == "RadialKernel":
+        from .interaction_nd import RadialKernel
+        return RadialKernel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

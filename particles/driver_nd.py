@@ -42,7 +42,6 @@ count; all reductions run in a fixed order):
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 
@@ -50,15 +49,15 @@ import numpy as np
 from numba import njit, prange
 from numba.core.errors import NumbaPerformanceWarning
 
-from .driver import (BLOCK, CHUNK_WORK, LO_MASK, MAX_N, SCHEME_BAOAB, ParticleSolution,
+from .common import (BLOCK, CHUNK_WORK, LO_MASK, MAX_N, SCHEME_BAOAB, ParticleSolution,
                      _reflect, _step_plan, check_temperature, get_scheme)
 from .forces_nd import as_force_nd, force_block
 from .interaction import METHOD_MESH, METHOD_NAMES, METHOD_NONE, NoInteraction
 # The field classes must be globals of the module whose prange bodies receive them:
 # Numba's parfor lowering resolves a named tuple argument's class by name there.
-from .interaction_nd import (ExactFieldND, MeshField2D, MeshPlan2D,  # noqa: F401
-                             PairwiseFieldND, add_interaction_block, as_interaction_nd,
-                             check_mesh_2d, pack_plan_nd, prepare_nd, resolve_method_nd)
+from .interaction_nd import (ForceFieldND, MeshPlan2D, add_interaction_block,  # noqa: F401
+                             as_interaction_nd, check_mesh_2d, field_of, pack_plan_nd,
+                             prepare_nd, resolve_method_nd)
 from .rng import fill_normals, seed_key
 
 __all__ = ["simulate_nd", "MAX_DIMENSION"]
@@ -102,14 +101,17 @@ def _euler_block(X, V, kinetic, G, z, i0, m, h, step, key, gamma, lam, force, fi
             fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
             la = lo[a]
             ha = hi[a]
+            xa = X[a, i0:i0 + m]         # row views: unit-stride loops that LLVM vectorises
+            va = V[a, i0:i0 + m]
+            ga = G[a]
             out = 0
             for j in range(m):
-                xi = X[a, i0 + j]
-                vi = V[a, i0 + j]
+                xi = xa[j]
+                vi = va[j]
                 xn = xi + h * vi
-                V[a, i0 + j] = damp * vi - h * G[a, j] + sig * z[j]
+                va[j] = damp * vi - h * ga[j] + sig * z[j]
                 out += np.int64(xn < la) + np.int64(xn > ha)
-                X[a, i0 + j] = xn
+                xa[j] = xn
             if out:
                 _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
     else:
@@ -118,11 +120,13 @@ def _euler_block(X, V, kinetic, G, z, i0, m, h, step, key, gamma, lam, force, fi
             fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
             la = lo[a]
             ha = hi[a]
+            xa = X[a, i0:i0 + m]
+            ga = G[a]
             out = 0
             for j in range(m):
-                xn = X[a, i0 + j] - h * G[a, j] + sig * z[j]
+                xn = xa[j] - h * ga[j] + sig * z[j]
                 out += np.int64(xn < la) + np.int64(xn > ha)
-                X[a, i0 + j] = xn
+                xa[j] = xn
             if out:
                 _reflect_axis(X, V, a, i0, m, la, ha, False, counts)
 
@@ -139,22 +143,25 @@ def _baoab_first_block(X, V, F, z, i0, m, h, step, key, gamma, lam, lo, hi, coun
         fill_normals(z, m, key, step * ud + np.uint64(a), np.uint64(i0))
         la = lo[a]
         ha = hi[a]
+        xa = X[a, i0:i0 + m]
+        va = V[a, i0:i0 + m]
+        fa = F[a, i0:i0 + m]
         out = 0
         for j in range(m):                       # B, A
-            vi = V[a, i0 + j] - half * F[a, i0 + j]
-            xn = X[a, i0 + j] + half * vi
+            vi = va[j] - half * fa[j]
+            xn = xa[j] + half * vi
             out += np.int64(xn < la) + np.int64(xn > ha)
-            V[a, i0 + j] = vi
-            X[a, i0 + j] = xn
+            va[j] = vi
+            xa[j] = xn
         if out:
             _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
         out = 0
         for j in range(m):                       # O, A
-            vi = ou * V[a, i0 + j] + sig * z[j]
-            xn = X[a, i0 + j] + half * vi
+            vi = ou * va[j] + sig * z[j]
+            xn = xa[j] + half * vi
             out += np.int64(xn < la) + np.int64(xn > ha)
-            V[a, i0 + j] = vi
-            X[a, i0 + j] = xn
+            va[j] = vi
+            xa[j] = xn
         if out:
             _reflect_axis(X, V, a, i0, m, la, ha, True, counts)
 
@@ -175,8 +182,10 @@ def _baoab_last_block(X, V, F, G, i0, m, h, force, field):
     _force_into(X, F, G, i0, m, force, field)
     half = 0.5 * h
     for a in range(X.shape[0]):
+        va = V[a, i0:i0 + m]
+        fa = F[a, i0:i0 + m]
         for j in range(m):
-            V[a, i0 + j] = V[a, i0 + j] - half * F[a, i0 + j]
+            va[j] = va[j] - half * fa[j]
 
 
 # ----------------------------------------------------------------------------------------
@@ -221,9 +230,18 @@ def _sum_blocks(counts):
     return tot
 
 
+PHASE_EULER = 0         # _par_step phases
+PHASE_BAOAB_FIRST = 1
+PHASE_BAOAB_LAST = 2
+
+
+# One parallel kernel for the three per-step phases (a run-time switch inside each block):
+# one parfor lowering to compile instead of three.
 @njit(cache=True, parallel=True)
-def _par_euler(X, V, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts):
-    """One Euler step of every particle with the prepared ``field``, prange over blocks."""
+def _par_step(phase, X, V, F, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts):
+    """One phase of a step for every particle, prange over blocks: PHASE_EULER (an Euler
+    step with the prepared ``field``), PHASE_BAOAB_FIRST (B, A, O, A) or PHASE_BAOAB_LAST
+    (F ← ∇V + field, v ← v − (h/2) F; h = 0 only sets F)."""
     d, n = X.shape
     nblk = (n + BLOCK - 1) // BLOCK
     for b in prange(nblk):
@@ -231,32 +249,13 @@ def _par_euler(X, V, kinetic, h, st, key, gamma, lam, force, field, lo, hi, coun
         m = min(n, i0 + BLOCK) - i0
         G = np.empty((d, BLOCK))
         z = np.empty(BLOCK)
-        _euler_block(X, V, kinetic, G, z, i0, m, h, st, key, gamma, lam, force, field, lo, hi,
-                     counts[b])
-
-
-@njit(cache=True, parallel=True)
-def _par_baoab_first(X, V, F, h, st, key, gamma, lam, lo, hi, counts):
-    """B, A, O, A of every particle, prange over blocks."""
-    n = X.shape[1]
-    nblk = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblk):
-        i0 = b * BLOCK
-        m = min(n, i0 + BLOCK) - i0
-        z = np.empty(BLOCK)
-        _baoab_first_block(X, V, F, z, i0, m, h, st, key, gamma, lam, lo, hi, counts[b])
-
-
-@njit(cache=True, parallel=True)
-def _par_baoab_last(X, V, F, h, force, field):
-    """Final B of every particle with the prepared ``field``; h = 0 only sets F."""
-    d, n = X.shape
-    nblk = (n + BLOCK - 1) // BLOCK
-    for b in prange(nblk):
-        i0 = b * BLOCK
-        m = min(n, i0 + BLOCK) - i0
-        G = np.empty((d, BLOCK))
-        _baoab_last_block(X, V, F, G, i0, m, h, force, field)
+        if phase == PHASE_EULER:
+            _euler_block(X, V, kinetic, G, z, i0, m, h, st, key, gamma, lam, force, field, lo,
+                         hi, counts[b])
+        elif phase == PHASE_BAOAB_FIRST:
+            _baoab_first_block(X, V, F, z, i0, m, h, st, key, gamma, lam, lo, hi, counts[b])
+        else:
+            _baoab_last_block(X, V, F, G, i0, m, h, force, field)
 
 
 # parallel=True without a prange of their own, as particles.driver._advance_euler: a
@@ -275,28 +274,55 @@ def _advance_streaming(X, V, F, baoab, kinetic, n_steps, dt, dt_last, step0, key
         h = dt if s < n_steps - 1 else dt_last
         st = np.uint64(step0 + s)
         if baoab:
-            _par_baoab_first(X, V, F, h, st, key, gamma, lam, lo, hi, counts)
+            field = _empty_field(X, plan)
+            _par_step(PHASE_BAOAB_FIRST, X, V, F, kinetic, h, st, key, gamma, lam, force,
+                      field, lo, hi, counts)
             field = prepare_nd(X, plan)
-            _par_baoab_last(X, V, F, h, force, field)
+            _par_step(PHASE_BAOAB_LAST, X, V, F, kinetic, h, st, key, gamma, lam, force,
+                      field, lo, hi, counts)
         else:
             field = prepare_nd(X, plan)
-            _par_euler(X, V, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts)
+            _par_step(PHASE_EULER, X, V, F, kinetic, h, st, key, gamma, lam, force, field,
+                      lo, hi, counts)
     return _sum_blocks(counts)
 
 
 @njit(cache=True, parallel=True)
-def _initial_force(X, V, F, force, plan):
+def _initial_force(X, V, F, force, plan, lo, hi):
     """F = ∇V + interaction at the current positions (BAOAB's first B; V untouched)."""
+    d, n = X.shape
     field = prepare_nd(X, plan)
-    _par_baoab_last(X, V, F, 0.0, force, field)
+    counts = np.zeros(((n + BLOCK - 1) // BLOCK, d, 2), np.int64)
+    _par_step(PHASE_BAOAB_LAST, X, V, F, False, 0.0, np.uint64(0), np.uint64(0), 1.0, 1.0,
+              force, field, lo, hi, counts)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, inline="always")
+def _empty_field(X, plan):
+    """The field type of ``plan`` (its G, not recomputed): the BAOAB first phase ignores
+    the field, but one type per run keeps _par_step to one compilation."""
+    return field_of(plan)
+
+
+@njit(cache=True)
+def _initial_force_free(X, F, force):
+    """F = ∇V at the current positions, no interaction (serial: once per call, and it
+    saves compiling a parallel kernel for the blocked path)."""
+    d, n = X.shape
+    G = np.empty((d, BLOCK))
+    field = NoInteraction(0.0)
+    for i0 in range(0, n, BLOCK):
+        _force_into(X, F, G, i0, min(n, i0 + BLOCK) - i0, force, field)
+
+
+@njit(cache=True)
 def _count_nonfinite_2d(X):
+    """Non-finite entries of X (serial: once per chunk, a parallel kernel would cost a
+    compilation)."""
     d, n = X.shape
     c = 0
-    for i in prange(n):
-        for a in range(d):
+    for a in range(d):
+        for i in range(n):
             if not np.isfinite(X[a, i]):
                 c += 1
     return c
@@ -424,8 +450,10 @@ def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperat
                                   gamma, lam, fpack, wlo, whi, plan)
 
     def init_force(Xa, Va, Fa, plan):
-        if baoab:
-            _initial_force(Xa, Va, Fa, fpack, plan)
+        if baoab and method == METHOD_NONE:
+            _initial_force_free(Xa, Fa, fpack)
+        elif baoab:
+            _initial_force(Xa, Va, Fa, fpack, plan, wlo, whi)
 
     # compile / load this run's kernels on a 2-particle copy (same types), timed apart
     tc = time.perf_counter()

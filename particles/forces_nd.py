@@ -329,13 +329,15 @@ def _affine_block(X, i0, m, G, A, b):
     d = X.shape[0]
     for k in range(d):
         bk = b[k]
+        gk = G[k]
         for j in range(m):
-            G[k, j] = bk
+            gk[j] = bk
         for a in range(d):
             c = A[k, a]
             if c != 0.0:
+                xa = X[a, i0:i0 + m]
                 for j in range(m):
-                    G[k, j] += c * X[a, i0 + j]
+                    gk[j] += c * xa[j]
 
 
 @register_jitable(inline="always")

@@ -18,16 +18,17 @@ Methods:
 * ``mesh`` (d = 2, box domain only): cloud-in-cell (bilinear) deposit of the masses 1/N on
   the (M1 + 1) × (M2 + 1) nodes of the box (fixed particle blocks, rows summed in a fixed
   order), zero-padded (non-periodic) 2-D FFT convolution with the vector kernel
-  K(r) = φ(|r|) r sampled at the node offsets (both components in one complex transform:
-  ρ real and K_1, K_2 real give IFFT(ρ̂ (K̂_1 + i K̂_2)) = φ_1 + i φ_2), and bilinear
-  interpolation back. The same weights for deposit and interpolation and an odd kernel
+  K(r) = φ(|r|) r sampled at the node offsets (:mod:`grids.convolution2d`, both
+  components from one forward transform), and bilinear interpolation back. The same weights for deposit and interpolation and an odd kernel
   give zero self-force. Error against ``pairwise`` O(h²) for a smooth kernel.
 * ``auto``: Quadratic → exact; otherwise pairwise for N ≤ 5000 and mesh above (d = 2;
   refused in free space, as in d = 1); in d = 3 always pairwise (there is no 3-D mesh).
 
 Compiled dispatch as in d = 1: a packed plan (:func:`pack_plan_nd`) whose class selects
-the code, :func:`prepare_nd` (once per step: the mean, the pairwise sums or the mesh
-field) and :func:`add_interaction_block` (adds particle forces into a block of G).
+the set-up code, :func:`prepare_nd` (once per step: the mean, the pairwise sums or the
+mesh field, always ending in the particles' forces G (d, N), :class:`ForceFieldND`) and
+:func:`add_interaction_block` (adds G into a block). One field type for every method
+keeps the per-step particle kernels to one compilation each.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-from ..grids.convolution import fft_inplace, fft_tables
+from ..grids.convolution2d import Convolver2D, conv2_apply_pair
 from .interaction import (AUTO_PAIRWISE_MAX_N, KIND_GAUSSIAN, KIND_TABULATED, METHOD_EXACT,
                           METHOD_MESH, METHOD_NONE, METHOD_PAIRWISE, GaussianKernel,
                           NoInteraction, Quadratic, deterministic_mean_par,
@@ -187,12 +188,15 @@ def check_mesh_2d(interaction, lo, hi, cells):
     return tuple(out)
 
 
-class MeshPlan2D:
-    """Workspace and kernel transform of the 2-D mesh for one (kernel, box, M1, M2).
+_NodeAxis = namedtuple("_NodeAxis", ["cells", "h"])
 
-    The complex kernel K̂ = FFT2 of K_1 + i K_2 sampled at the offsets
-    (d1 h1, d2 h2), |d_a| ≤ M_a, wrapped to index d_a mod L_a (L_a = smallest power of two
-    ≥ 2M_a + 1: the zero padding makes the circular convolution the linear one).
+
+class MeshPlan2D:
+    """Workspace and kernel transforms of the 2-D mesh for one (kernel, box, M1, M2).
+
+    The kernel components K_a(r) = φ(|r|) r_a are sampled at the node offsets
+    (k1 h1, k2 h2), |k_a| ≤ M_a, and transformed by :class:`grids.convolution2d.Convolver2D`
+    on the node axes (zero padding to P_a ≥ 2(M_a + 1) − 1: linear, not periodic).
     """
 
     def __init__(self, interaction, lo, hi, cells):
@@ -202,27 +206,23 @@ class MeshPlan2D:
         hi = np.asarray(hi, dtype=np.float64)
         self.h = (hi - self.lo) / np.array([m1, m2], dtype=np.float64)
         self.inv_h = 1.0 / self.h
-        L = []
-        for m in (m1, m2):
-            s = 2
-            while s < 2 * m + 1:
-                s *= 2
-            L.append(s)
-        self.fft_size = tuple(L)
-        d1 = np.arange(-m1, m1 + 1)[:, None] * self.h[0]
-        d2 = np.arange(-m2, m2 + 1)[None, :] * self.h[1]
-        phi = radial_phi(interaction, np.sqrt(d1 * d1 + d2 * d2))
-        kern = np.zeros(L, dtype=np.complex128)
-        i1 = np.arange(-m1, m1 + 1) % L[0]
-        i2 = np.arange(-m2, m2 + 1) % L[1]
-        kern[np.ix_(i1, i2)] = phi * d1 + 1j * (phi * d2)
-        self.khat = np.fft.fft2(kern)
-        self.tw1, self.rev1 = fft_tables(L[0])
-        self.tw2, self.rev2 = fft_tables(L[1])
+        # Convolver2D reads an axis's point count and spacing (.cells, .h): the nodes
+        axis1 = _NodeAxis(m1 + 1, float(self.h[0]))
+        axis2 = _NodeAxis(m2 + 1, float(self.h[1]))
+
+        def component(a):
+            def k(r1, r2):
+                return radial_phi(interaction, np.sqrt(r1 * r1 + r2 * r2)) * (r1, r2)[a]
+            return k
+
+        c1 = Convolver2D(component(0), axis1, axis2)
+        c2 = Convolver2D(component(1), axis1, axis2)
+        self.fft_size = c1.size
+        self.khat1 = c1.kernel_hat
+        self.khat2 = c2.kernel_hat
         self.partial = np.zeros((MESH_BLOCKS_2D, m1 + 1, m2 + 1))
         self.rho = np.zeros((m1 + 1, m2 + 1))
         self.phi = np.zeros((2, m1 + 1, m2 + 1))
-        self.work = np.zeros(L, dtype=np.complex128)
 
 
 # ----------------------------------------------------------------------------------------
@@ -340,33 +340,18 @@ def _cell(x, lo, inv_h, m):
     return np.int64(kf), f
 
 
-@njit(cache=True)
-def _fft2_inplace(work, tw1, rev1, tw2, rev2, inverse):
-    """Unnormalised 2-D DFT of ``work`` (L1, L2): rows, then columns (serial)."""
-    L1, L2 = work.shape
-    for r in range(L1):
-        fft_inplace(work[r], tw2, rev2, inverse)
-    col = np.empty(L1, dtype=np.complex128)
-    for c in range(L2):
-        for r in range(L1):
-            col[r] = work[r, c]
-        fft_inplace(col, tw1, rev1, inverse)
-        for r in range(L1):
-            work[r, c] = col[r]
-
-
 @njit(cache=True, parallel=True)
-def mesh_field_2d(X, lo, inv_h, partial, rho, phi, work, khat, tw1, rev1, tw2, rev2):
+def mesh_field_2d(X, lo, inv_h, partial, rho, phi, khat1, khat2, size1, size2):
     """Node field φ_a(c) = Σ_k ρ_k K_a(c − k) into ``phi`` (2, M1 + 1, M2 + 1).
 
     Bilinear deposit of the masses 1/N in B fixed particle blocks (``partial`` (B, M1 + 1,
-    M2 + 1)), summed in a fixed order into ``rho``, then the zero-padded 2-D FFT
-    convolution with ``khat`` (see :class:`MeshPlan2D`)."""
+    M2 + 1)), summed in a fixed order into ``rho``, then the zero-padded FFT convolution
+    with both kernel components (:func:`grids.convolution2d.conv2_apply_pair`, one forward
+    transform)."""
     n = X.shape[1]
     nb, mp1, mp2 = partial.shape
     m1 = mp1 - 1
     m2 = mp2 - 1
-    L1, L2 = work.shape
     chunk = (n + nb - 1) // nb
     for b in prange(nb):
         row = partial[b]
@@ -385,21 +370,7 @@ def mesh_field_2d(X, lo, inv_h, partial, rho, phi, work, khat, tw1, rev1, tw2, r
             for b in range(nb):
                 s += partial[b, c1, c2]
             rho[c1, c2] = s * inv_n
-    work[:, :] = 0.0
-    for c1 in range(mp1):
-        for c2 in range(mp2):
-            work[c1, c2] = rho[c1, c2]
-    _fft2_inplace(work, tw1, rev1, tw2, rev2, False)
-    for c1 in range(L1):
-        for c2 in range(L2):
-            work[c1, c2] = work[c1, c2] * khat[c1, c2]
-    _fft2_inplace(work, tw1, rev1, tw2, rev2, True)
-    scale = 1.0 / (L1 * L2)
-    for c1 in range(mp1):
-        for c2 in range(mp2):
-            w = work[c1, c2]
-            phi[0, c1, c2] = w.real * scale
-            phi[1, c1, c2] = w.imag * scale
+    conv2_apply_pair(khat1, khat2, rho, size1, size2, 1.0, phi[0], phi[1])
 
 
 @njit(cache=True, inline="always")
@@ -422,8 +393,8 @@ def _mesh_interp_all(X, G, lo, inv_h, phi):
 def mesh_force_2d(X, plan):
     """G (2, N) ≈ (1/N) Σ_j φ(r_ij)(x_i − x_j) by the mesh (compiled kernels)."""
     X = np.ascontiguousarray(X, dtype=np.float64)
-    mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi, plan.work,
-                  plan.khat, plan.tw1, plan.rev1, plan.tw2, plan.rev2)
+    mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi, plan.khat1,
+                  plan.khat2, plan.fft_size[0], plan.fft_size[1])
     G = np.empty_like(X)
     _mesh_interp_all(X, G, plan.lo, plan.inv_h, plan.phi)
     return G
@@ -463,15 +434,18 @@ def interaction_force_nd(points, interaction, method="auto", lo=None, hi=None,
 # packed plans and fields
 # ----------------------------------------------------------------------------------------
 
-ExactPlanND = namedtuple("ExactPlanND", ["kappa", "mean"])
-ExactPlanND.__doc__ = "Quadratic W = κ|r|²/2 by the exact mean form; ``mean`` (d,) workspace."
-ExactFieldND = namedtuple("ExactFieldND", ["kappa", "mean"])
+ExactPlanND = namedtuple("ExactPlanND", ["kappa", "mean", "G"])
+ExactPlanND.__doc__ = ("Quadratic W = κ|r|²/2 by the exact mean form; workspaces ``mean`` (d,) "
+                       "and G (d, N).")
 PairwisePlanND = namedtuple("PairwisePlanND", ["G", "kind", "params", "table"])
 PairwisePlanND.__doc__ = "Pairwise radial sum: workspace G (d, N), kernel kind/params/table."
-PairwiseFieldND = namedtuple("PairwiseFieldND", ["G"])
-MeshPlan2DArgs = namedtuple("MeshPlan2DArgs", ["lo", "inv_h", "partial", "rho", "phi", "work",
-                                               "khat", "tw1", "rev1", "tw2", "rev2"])
-MeshField2D = namedtuple("MeshField2D", ["lo", "inv_h", "phi"])
+MeshPlan2DArgs = namedtuple("MeshPlan2DArgs", ["lo", "inv_h", "partial", "rho", "phi", "khat1",
+                                               "khat2", "size1", "size2", "G"])
+MeshPlan2DArgs.__doc__ = "The 2-D mesh workspace and kernel transforms, and G (2, N)."
+# Every method prepares the same field, the filled G (d, N): the per-step particle kernels
+# then compile once for all methods (one parfor lowering each, not one per method).
+ForceFieldND = namedtuple("ForceFieldND", ["G"])
+ForceFieldND.__doc__ = "G[:, i] = interaction force of particle i at the step's positions."
 
 
 def _kernel_params(interaction):
@@ -485,35 +459,39 @@ def pack_plan_nd(method, interaction, n, d, mesh_plan=None):
     if method == METHOD_NONE:
         return NoInteraction(0.0)
     if method == METHOD_EXACT:
-        return ExactPlanND(float(interaction.kappa), np.zeros(d))
+        return ExactPlanND(float(interaction.kappa), np.zeros(d), np.zeros((d, n)))
     if method == METHOD_PAIRWISE:
         kind, params, table = _kernel_params(interaction)
         return PairwisePlanND(np.zeros((d, n)), kind, params, table)
     p = mesh_plan
-    return MeshPlan2DArgs(p.lo, p.inv_h, p.partial, p.rho, p.phi, p.work, p.khat, p.tw1,
-                          p.rev1, p.tw2, p.rev2)
-
-
-# The fields are built in these jitted functions (own globals): an overload's closure
-# that names a module global fails when Numba's parfor pass lowers it in another module.
-@njit(cache=True)
-def _exact_field(kappa, mean):
-    return ExactFieldND(kappa, mean)
+    return MeshPlan2DArgs(p.lo, p.inv_h, p.partial, p.rho, p.phi, p.khat1, p.khat2,
+                          np.int64(p.fft_size[0]), np.int64(p.fft_size[1]), np.zeros((2, n)))
 
 
 @njit(cache=True)
-def _pairwise_field(G):
-    return PairwiseFieldND(G)
+def _force_field(G):
+    # built in a jitted function (own globals): an overload's closure naming a module
+    # global fails when Numba's parfor pass lowers it in another module
+    return ForceFieldND(G)
 
 
-@njit(cache=True)
-def _mesh_field(lo, inv_h, phi):
-    return MeshField2D(lo, inv_h, phi)
+@njit(cache=True, parallel=True)
+def _exact_fill(X, mean, kappa, G):
+    """G = κ(X − mean) per axis (the exact mean-field force of W = κ|r|²/2)."""
+    d, n = X.shape
+    for i in prange(n):
+        for a in range(d):
+            G[a, i] = kappa * (X[a, i] - mean[a])
 
 
 def prepare_nd(X, plan):
     """Per-step set-up at positions X (d, N): the packed field (compiled dispatch)."""
     raise NotImplementedError("prepare_nd is called from compiled code")
+
+
+def field_of(plan):
+    """The plan's field as it stands (G not recomputed; compiled dispatch)."""
+    raise NotImplementedError("field_of is called from compiled code")
 
 
 def add_interaction_block(X, i0, m, G, field):
@@ -534,19 +512,31 @@ def _prepare_nd_compiled(X, plan):
         def exact(X, plan):
             for a in range(X.shape[0]):
                 plan.mean[a] = deterministic_mean_par(X[a])
-            return _exact_field(plan.kappa, plan.mean)
+            _exact_fill(X, plan.mean, plan.kappa, plan.G)
+            return _force_field(plan.G)
         return exact
     if cls is PairwisePlanND:
         def pairwise(X, plan):
             pairwise_force_nd(X, plan.G, plan.kind, plan.params, plan.table)
-            return _pairwise_field(plan.G)
+            return _force_field(plan.G)
         return pairwise
     if cls is MeshPlan2DArgs:
         def mesh(X, plan):
-            mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi, plan.work,
-                          plan.khat, plan.tw1, plan.rev1, plan.tw2, plan.rev2)
-            return _mesh_field(plan.lo, plan.inv_h, plan.phi)
+            mesh_field_2d(X, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.phi,
+                          plan.khat1, plan.khat2, plan.size1, plan.size2)
+            _mesh_interp_all(X, plan.G, plan.lo, plan.inv_h, plan.phi)
+            return _force_field(plan.G)
         return mesh
+    return None
+
+
+@overload(field_of)
+def _field_of_compiled(plan):
+    cls = _cls(plan)
+    if cls is NoInteraction:
+        return lambda plan: plan
+    if cls in (ExactPlanND, PairwisePlanND, MeshPlan2DArgs):
+        return lambda plan: _force_field(plan.G)
     return None
 
 
@@ -557,25 +547,10 @@ def _add_interaction_block_compiled(X, i0, m, G, field):
         def none(X, i0, m, G, field):
             return None
         return none
-    if cls is ExactFieldND:
-        def exact(X, i0, m, G, field):
-            for a in range(X.shape[0]):
-                mu = field.mean[a]
-                for j in range(m):
-                    G[a, j] += field.kappa * (X[a, i0 + j] - mu)
-        return exact
-    if cls is PairwiseFieldND:
-        def pairwise(X, i0, m, G, field):
+    if cls is ForceFieldND:
+        def add(X, i0, m, G, field):
             for a in range(X.shape[0]):
                 for j in range(m):
                     G[a, j] += field.G[a, i0 + j]
-        return pairwise
-    if cls is MeshField2D:
-        def mesh(X, i0, m, G, field):
-            for j in range(m):
-                x1 = X[0, i0 + j]
-                x2 = X[1, i0 + j]
-                G[0, j] += _mesh_interp_2d(x1, x2, field.lo, field.inv_h, field.phi, 0)
-                G[1, j] += _mesh_interp_2d(x1, x2, field.lo, field.inv_h, field.phi, 1)
-        return mesh
+        return add
     return None
