@@ -170,6 +170,7 @@ def test_exact_law_kinetic_2d_rotated(rng, scheme):
     _check_moments(got, times, h, N, scheme, m0, C0, H2, kappa, gamma, lam, True)
 
 
+@pytest.mark.slow
 def test_exact_law_overdamped_3d(rng):
     """d = 3, H with all off-diagonal couplings, κ = 0.4, Euler, N = 2·10⁴."""
     N, h, kappa, lam = 20000, 0.01, 0.4, 0.5
@@ -374,6 +375,7 @@ def test_mesh_2d_twin_and_error_bound(rng):
     assert errs[1] < errs[0] / 3.0, errs                         # O(h²): ratio ≈ 4
 
 
+@pytest.mark.slow
 def test_mesh_2d_run_close_to_pairwise(rng):
     """A short kinetic Euler run with the mesh stays close to the pairwise run (Euler:
     the threads test compiles the same mesh loop)."""
@@ -429,6 +431,7 @@ print(json.dumps(out))
 """
 
 
+@pytest.mark.slow
 def test_threads_bit_identical_nd():
     """1 and 3 Numba threads give the same bytes in d = 2 for every compiled path."""
     import json
