@@ -5,6 +5,7 @@ Every new key is walked: a bad value exits 2 with one line naming the key; a goo
 config loads; d = 1 configs load as before (tests/test_config.py, test_robustness.py)."""
 
 import textwrap
+from pathlib import Path
 import time
 
 import numpy as np
@@ -705,3 +706,12 @@ def test_correlated_box_mass_in_three_dimensions():
     # far boxes: the union bound of the exact marginals, no sampling error at all
     wide = law.inside_mass(lo - 10, hi + 10)
     assert 1 - 1e-12 <= wide <= 1.0
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_every_example_config_validates(path):
+    """Each shipped example loads and passes every check (d = 1 and d = 2)."""
+    cfg = cfgmod.load(path)
+    cfgmod.validate(cfg)
+    assert cfg.dimension in (1, 2)
