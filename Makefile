@@ -18,11 +18,14 @@ demo: install
 	$(BIN)/vfp run examples/quickstart.toml -o runs/quickstart.h5 --plots runs/quickstart_plots
 	$(BIN)/vfp info runs/quickstart.h5
 
+# Two worker processes: the suite's cost is mostly first-time Numba compilation, which is
+# single-threaded, so a worker per core halves the wall time (kernels compiled by one worker
+# are cached on disk for the other).
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-all: install
-	$(BIN)/python -m pytest -q --runslow
+	$(BIN)/python -m pytest -q -n 2 --runslow
 
 bench: install
 	$(BIN)/python benchmarks/grid_throughput.py

@@ -62,7 +62,7 @@ def _stored(path):
     return {k: np.array(v) for k, v in read_run(path).compare.items()}
 
 
-@pytest.mark.parametrize("regime", ["kinetic", "overdamped"])
+@pytest.mark.parametrize("regime", ["kinetic", pytest.param("overdamped", marks=pytest.mark.slow)])
 def test_recompute_reproduces_the_run_with_its_compare_seed(tmp_path, regime):
     # compare.seed = 5: a recomputation must use it (not seed 0) for the sliced directions,
     # the EMD subsample and the noise-floor samples, and give the run's values bit for bit.

@@ -101,9 +101,18 @@ def test_euler_matches_numpy_twin(rng, kinetic, inter):
     assert sol.n_reflected == refl
 
 
-@pytest.mark.parametrize("scheme,kinetic", [("euler", False), ("euler", True),
-                                            ("baoab", True)])
-@pytest.mark.parametrize("force", ["linear", "cubic", "quintic", "tabulated"])
+def _blocked_cases():
+    """Every (scheme, force form) pair; two in the default suite (each pair compiles its
+    own kernels: the suite budget), all with --runslow."""
+    fast = {("euler", False, "quintic"), ("baoab", True, "tabulated")}
+    for scheme, kinetic in (("euler", False), ("euler", True), ("baoab", True)):
+        for force in ("linear", "cubic", "quintic", "tabulated"):
+            marks = () if (scheme, kinetic, force) in fast else (pytest.mark.slow,)
+            yield pytest.param(scheme, kinetic, force, marks=marks,
+                               id=f"{force}-{scheme}-{kinetic}")
+
+
+@pytest.mark.parametrize("scheme,kinetic,force", _blocked_cases())
 def test_blocked_path_equals_streaming_path(rng, monkeypatch, scheme, kinetic, force):
     """Non-interacting runs take the blocked path (noise pass, then
     vectorised update passes with force forms fixed at compile time); forcing the

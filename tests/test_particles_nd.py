@@ -233,8 +233,8 @@ def _twin_run(scheme, kinetic, spec_force, force_fn, inter, phi, seed=3):
 
 
 @pytest.mark.parametrize("scheme,kinetic,interacting", [
-    ("euler", False, False), ("euler", True, True), ("baoab", True, False),
-    ("baoab", True, True)])
+    ("euler", False, False), pytest.param("euler", True, True, marks=pytest.mark.slow),
+    pytest.param("baoab", True, False, marks=pytest.mark.slow), ("baoab", True, True)])
 def test_simulate_nd_matches_numpy_twin(scheme, kinetic, interacting):
     """4 steps in a reflecting box (both walls of both axes hit) against reference.py:
     the same noise stream (normals_nd), per-axis mirrors and counts; positions agree to
