@@ -243,9 +243,13 @@ def _long_run(tmp_path):
 def test_signals_leave_readable_file(tmp_path, sig, code):
     cfg = _long_run(tmp_path)
     out = tmp_path / "sig.h5"
+    # Under pytest-xdist the worker ignores SIGINT and a child inherits an ignored signal
+    # (Python then installs no KeyboardInterrupt handler): restore the default, as a shell
+    # gives it to a `vfp run` started by hand.
     proc = subprocess.Popen([sys.executable, "-m", "vfp", "run", str(cfg), "-o", str(out),
                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for_snapshots(out, 3, proc)
         proc.send_signal(sig)
