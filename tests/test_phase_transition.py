@@ -187,3 +187,23 @@ def test_muscl_stationary_mean_converges_at_second_order():
         errors.append(abs(means[2] - m_star))
     order = np.log2(errors[0] / errors[1])
     assert 1.6 < order < 2.4, errors
+
+
+@pytest.mark.slow
+def test_phase_transition_example_runs(tmp_path):
+    """examples/phase_transition.py --quick writes its two figures and prints the λ_c of
+    validation.exact and the grid's m(t_end) = m* (sg_implicit: exact discrete fixed point)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "phase_transition.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--workers", "1", "--out",
+                          str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr
+    lambda_c = exact.critical_temperature(double_well, KAPPA, LO, HI)
+    m_star = exact.ordered_mean(double_well, KAPPA, BELOW, LO, HI)
+    assert f"λ_c = {lambda_c:.6f}, m* = {m_star:.6f}" in out.stdout
+    assert f"grid m(t_end = 40) = {m_star:.6f}" in out.stdout
+    for name in ("trajectories", "vs_n"):
+        assert (tmp_path / f"phase_transition_{name}_quick.png").stat().st_size > 10_000
