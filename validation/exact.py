@@ -356,7 +356,7 @@ def ordered_mean(potential, kappa, temperature, lo, hi, points=8193):
     (above λ_c for the double well).
 
     The root of (R(m) − m)/m (its limit at 0⁺ is R'(0) − 1; dividing by m keeps the
-    bifurcating root isolated from m = 0) is bracketed on a 400-point scan of (0, hi) and
+    bifurcating root isolated from m = 0) is bracketed on a 200-point scan of (0, hi) and
     refined by Brent's method.
 
     Returns
@@ -368,7 +368,7 @@ def ordered_mean(potential, kappa, temperature, lo, hi, points=8193):
     def gap(m):
         return (mean_map(potential, kappa, temperature, m, lo, hi, points) - m) / m
 
-    ms = np.linspace(0.0, float(hi), 401)[1:]
+    ms = np.linspace(0.0, float(hi), 201)[1:]
     ms[0] = min(ms[0], 1e-6 * float(hi))
     values = gap(ms)
     down = np.flatnonzero((values[:-1] > 0) & (values[1:] <= 0))
