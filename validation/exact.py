@@ -19,6 +19,11 @@ __all__ = [
     "self_consistent_equilibrium",
     "n_particle_kl",
     "linear_gaussian_moments_nd",
+    "tilted_gibbs_moments",
+    "mean_map",
+    "critical_temperature",
+    "ordered_mean",
+    "mean_free_energy",
 ]
 
 
@@ -247,3 +252,168 @@ def n_particle_kl(t, a, kappa, temperature, var0=None, cov0=None, gamma=None):
     _, sc = kinetic_gaussian_moments(t, zero, cov0, a + kappa, 0.0, gamma, temperature)
     inv = np.linalg.inv(sc)
     return 0.5 * (np.trace(inv @ sa) - 2.0 + np.log(np.linalg.det(sc) / np.linalg.det(sa)))
+
+
+# ---------------------------------------------------------------------------------------
+# Mean-field phase transition with a quadratic interaction (Desai–Zwanzig, Dawson)
+#
+# With W = κx²/2, W*ρ(x) = κ(x²/2 − m x) + const, m = ∫xρ, so every stationary law is a
+# tilted Gibbs law ρ_h ∝ exp(−(U(x) − h x)/λ), U = V + κx²/2, with h = κm: the fixed-point
+# problem of self_consistent_equilibrium reduces to the scalar equation m = R(m).
+
+
+def tilted_gibbs_moments(potential, kappa, temperature, h, lo, hi, points=8193):
+    """Mean, variance and log-normaliser of ρ_h ∝ exp(−(V(x) + κx²/2 − h x)/λ) on [lo, hi].
+
+    Trapezoid rule on ``points`` equally spaced nodes (exponentially accurate when the
+    density is negligible at both ends, O(h²) otherwise), exponent shifted by its maximum.
+
+    Parameters
+    ----------
+    potential : callable
+        Vectorised V.
+    kappa, temperature : float
+        Interaction strength κ (W = κx²/2) and temperature λ > 0.
+    h : float or array_like, shape (K,)
+        Tilts (external fields).
+    lo, hi : float
+        The interval.
+    points : int
+
+    Returns
+    -------
+    mean, var, log_z : ndarray, shape of ``h``
+        ∫x ρ_h, ∫(x − mean)² ρ_h and log ∫exp(−(U − h x)/λ) dx.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0 (got {temperature})")
+    x = np.linspace(float(lo), float(hi), int(points))
+    tilt = np.asarray(h, dtype=float)
+    exponent = -(np.asarray(potential(x), dtype=float) + 0.5 * kappa * x * x
+                 - tilt[..., None] * x) / temperature
+    top = exponent.max(axis=-1, keepdims=True)
+    w = np.exp(exponent - top)
+    z = np.trapezoid(w, x, axis=-1)
+    mean = np.trapezoid(w * x, x, axis=-1) / z
+    var = np.trapezoid(w * (x - mean[..., None]) ** 2, x, axis=-1) / z
+    return mean, var, np.log(z) + top[..., 0]
+
+
+def mean_map(potential, kappa, temperature, m, lo, hi, points=8193):
+    """R(m) = ∫x ρ_m dx with ρ_m ∝ exp(−(V(x) + κ(x²/2 − m x))/λ) on [lo, hi].
+
+    The stationary laws of ∂tρ = ∂x((V' + W'*ρ)ρ) + λ∂x²ρ with W = κx²/2 are the ρ_m with
+    m = R(m). For an even V, m = 0 is always one; R'(0) = (κ/λ)Var_{ρ_0}(x).
+
+    Parameters
+    ----------
+    m : float or array_like, shape (K,)
+    (others as :func:`tilted_gibbs_moments`)
+
+    Returns
+    -------
+    ndarray, shape of ``m``
+    """
+    return tilted_gibbs_moments(potential, kappa, temperature, kappa * np.asarray(m, dtype=float),
+                                lo, hi, points)[0]
+
+
+def critical_temperature(potential, kappa, lo, hi, bracket=(1e-3, 1e3), points=8193):
+    """λ_c of the symmetric state of an even V with W = κx²/2 (κ > 0): R'(0) = 1, i.e.
+    κ Var_{ρ_0}(x) = λ with ρ_0 ∝ exp(−(V + κx²/2)/λ).
+
+    Below λ_c the symmetric law is unstable and two more stationary laws ρ_{±m*} appear.
+    Solved by Brent's method in log λ on ``bracket``, which must hold exactly one sign
+    change of κVar(λ)/λ − 1 on a 200-point scan (else ValueError).
+
+    Returns
+    -------
+    float
+    """
+    from scipy import optimize
+
+    if not kappa > 0:
+        raise ValueError(f"kappa must be > 0 for a phase transition (got {kappa})")
+
+    def excess(log_lam):
+        lam = np.exp(log_lam)
+        return np.log(kappa * tilted_gibbs_moments(potential, kappa, lam, 0.0, lo, hi,
+                                                   points)[1] / lam)
+
+    scan = np.linspace(np.log(bracket[0]), np.log(bracket[1]), 200)
+    values = np.array([excess(s) for s in scan])
+    changes = np.flatnonzero(np.sign(values[:-1]) != np.sign(values[1:]))
+    if changes.size != 1:
+        raise ValueError(f"R'(0) − 1 changes sign {changes.size} times on temperatures "
+                         f"{bracket}; expected exactly one")
+    k = changes[0]
+    return float(np.exp(optimize.brentq(excess, scan[k], scan[k + 1], xtol=1e-14,
+                                        rtol=1e-14)))
+
+
+def ordered_mean(potential, kappa, temperature, lo, hi, points=8193):
+    """m* ≥ 0: the largest positive solution of m = R(m), or 0.0 when there is none
+    (above λ_c for the double well).
+
+    The root of (R(m) − m)/m (its limit at 0⁺ is R'(0) − 1; dividing by m keeps the
+    bifurcating root isolated from m = 0) is bracketed on a 200-point scan of (0, hi) and
+    refined by Brent's method.
+
+    Returns
+    -------
+    float
+    """
+    from scipy import optimize
+
+    def gap(m):
+        return (mean_map(potential, kappa, temperature, m, lo, hi, points) - m) / m
+
+    ms = np.linspace(0.0, float(hi), 201)[1:]
+    ms[0] = min(ms[0], 1e-6 * float(hi))
+    values = gap(ms)
+    down = np.flatnonzero((values[:-1] > 0) & (values[1:] <= 0))
+    if down.size == 0:
+        return 0.0
+    k = down[-1]
+    return float(optimize.brentq(lambda m: float(gap(np.array(m))), ms[k], ms[k + 1],
+                                 xtol=1e-14, rtol=1e-14))
+
+
+def mean_free_energy(potential, kappa, temperature, m, lo, hi, points=8193):
+    """Φ(m): the least free energy of a law with mean m (Landau free energy per particle).
+
+    F(ρ) = ∫Vρ + ½∫∫W(x−y)ρρ + λ∫ρ log ρ with W = κx²/2 is ∫Uρ + λ∫ρ log ρ − κm²/2,
+    U = V + κx²/2; minimised at fixed mean by a tilted Gibbs law ρ_h (Lagrange multiplier
+    h, chosen so that its mean is m):
+
+        Φ(m) = h m − λ log Z(h) − κ m²/2,   Φ'(m) = h − κ m,
+
+    so the critical points of Φ are the stationary laws. For N particles the law of the
+    empirical mean at equilibrium is ≈ exp(−N Φ(m)/λ), so escaping a well takes a time
+    ≈ exp(N ΔΦ/λ) with ΔΦ = Φ(0) − Φ(m*) (Kramers) — finite for every N.
+
+    Parameters
+    ----------
+    m : float
+        Inside the open range of means reachable on [lo, hi].
+
+    Returns
+    -------
+    float
+    """
+    from scipy import optimize
+
+    m = float(m)
+
+    def mismatch(h):
+        return float(tilted_gibbs_moments(potential, kappa, temperature, h, lo, hi,
+                                          points)[0]) - m
+
+    span = 1.0
+    while mismatch(-span) > 0 or mismatch(span) < 0:
+        span *= 2.0
+        if span > 1e6:
+            raise ValueError(f"mean {m} is not reachable on [{lo}, {hi}]")
+    h = optimize.brentq(mismatch, -span, span, xtol=1e-14, rtol=1e-14)
+    log_z = float(tilted_gibbs_moments(potential, kappa, temperature, h, lo, hi, points)[2])
+    return h * m - temperature * log_z - 0.5 * kappa * m * m
