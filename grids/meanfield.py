@@ -42,7 +42,7 @@ from .driver import threaded
 
 __all__ = ["ACTIVATIONS", "NetworkArrays", "TwoLayerNetwork", "network_outputs",
            "network_residuals", "network_drift", "network_first_variation",
-           "network_value"]
+           "network_value", "network_self_drift", "STORE_MAX_ENTRIES"]
 
 #: activation name -> code used by the compiled kernels
 ACTIVATIONS = {"identity": 0, "tanh": 1, "relu": 2, "sigmoid": 3}
@@ -102,7 +102,8 @@ def _bits_float(typingctx, i):
 @njit(cache=True, inline="always")
 def _tanh(u):
     """tanh(u), branch-free (selects only), so that a loop over it vectorises."""
-    a = min(abs(u), _TANH_ONE)
+    a = abs(u)
+    a = _TANH_ONE if a > _TANH_ONE else a           # a select (NaN stays NaN)
     x = 2.0 * a                                     # 0 ≤ x ≤ 40
     shifted = x * _INV_LN2 + _ROUND_MAGIC
     kf = shifted - _ROUND_MAGIC                     # round(x / ln 2), 0 ≤ k ≤ 58
@@ -142,7 +143,9 @@ def _sigma(u, act):
     return u
 
 
-@njit(cache=True)
+# error_model="numpy": a float division without Numba's zero-division check, whose branch
+# would keep the loops from vectorising (the division e/(e + 2) has e + 2 ≥ 2)
+@njit(cache=True, error_model="numpy")
 def _activate(u, s, m, act):
     """s[j] = σ(u[j]), j < m: one loop per activation, so that each vectorises."""
     if act == 1:
@@ -159,7 +162,7 @@ def _activate(u, s, m, act):
             s[j] = u[j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _activate_prime(u, s, ds, m, act):
     """s[j] = σ(u[j]), ds[j] = σ'(u[j]) (relu'(0) = 0), j < m."""
     if act == 1:
@@ -321,6 +324,97 @@ def network_drift(query, net, resid, out):
                 out[q, k] = scale * _dot4(ds, zt[k], m) * inv_m
             if net.learned:
                 out[q, p] = _dot4(s, resid, m) * inv_m
+
+
+@njit(cache=True, error_model="numpy")
+def _prime_from_sigma(s, ds, m, act):
+    """ds[j] = σ'(u_j) from s[j] = σ(u_j) (each activation's derivative is a function of
+    its value: tanh 1 − s², sigmoid s(1 − s), relu [s > 0], identity 1)."""
+    if act == 1:
+        for j in range(m):
+            ds[j] = 1.0 - s[j] * s[j]
+    elif act == 2:
+        for j in range(m):
+            ds[j] = 1.0 if s[j] > 0.0 else 0.0
+    elif act == 3:
+        for j in range(m):
+            ds[j] = s[j] * (1.0 - s[j])
+    else:
+        for j in range(m):
+            ds[j] = 1.0
+
+
+#: the largest n·M for which :func:`network_self_drift`'s callers keep the activations
+#: (8 bytes each) between the residual and the drift pass
+STORE_MAX_ENTRIES = 1 << 24
+
+
+@threaded
+def network_self_drift(points, weights, net, resid, out, store):
+    """Residuals and drift at the measure's own points in one call, σ evaluated once per
+    pair when ``store`` has room for the activations.
+
+    The same numbers as :func:`network_residuals` then :func:`network_drift` (points as
+    query), bit for bit: the same operations in the same order, with σ(u_ij) kept in
+    ``store[i]`` by the residual pass and σ'(u_ij) computed from it by the drift pass.
+
+    Parameters
+    ----------
+    points : float64 (n, d);  weights : float64 (n,);  net : NetworkArrays
+    resid : float64 (M,), written: f_μ(z_j) − y_j
+    out : float64 (n, d), written: ∇x δF/δμ(x_i)
+    store : float64 (n, M) workspace, or (0, M): σ recomputed in the drift pass
+    """
+    z = net.z
+    m, p = z.shape
+    n = points.shape[0]
+    act = net.activation
+    keep = store.shape[0] == n
+    zt = _transposed(z)
+    nblk = (n + POINT_BLOCK - 1) // POINT_BLOCK
+    partial = np.zeros((nblk, m))
+    for b in prange(nblk):
+        u = np.empty(m)
+        s = np.empty(m)
+        acc = partial[b]
+        for i in range(b * POINT_BLOCK, min(n, (b + 1) * POINT_BLOCK)):
+            scale = points[i, p] if net.learned else net.c
+            c = weights[i] * scale
+            if c == 0.0 and not keep:
+                continue
+            _preactivation(points, i, zt, u, m, p)
+            si = store[i] if keep else s
+            _activate(u, si, m, act)
+            if c == 0.0:
+                continue
+            for j in range(m):
+                acc[j] += c * si[j]
+    for j in prange(m):
+        tot = 0.0
+        for b in range(nblk):
+            tot += partial[b, j]
+        resid[j] = tot - net.y[j]
+    inv_m = 1.0 / m
+    nq = (n + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for b in prange(nq):
+        u = np.empty(m)
+        s = np.empty(m)
+        ds = np.empty(m)
+        for q in range(b * QUERY_BLOCK, min(n, (b + 1) * QUERY_BLOCK)):
+            scale = points[q, p] if net.learned else net.c
+            if keep:
+                sq = store[q]
+                _prime_from_sigma(sq, ds, m, act)
+            else:
+                sq = s
+                _preactivation(points, q, zt, u, m, p)
+                _activate_prime(u, s, ds, m, act)
+            for j in range(m):
+                ds[j] *= resid[j]
+            for k in range(p):
+                out[q, k] = scale * _dot4(ds, zt[k], m) * inv_m
+            if net.learned:
+                out[q, p] = _dot4(sq, resid, m) * inv_m
 
 
 @threaded

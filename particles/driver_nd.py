@@ -81,7 +81,7 @@ from .interaction_nd import (ForceFieldND, GivenDriftPlanND, LinePlan,  # noqa: 
                              as_interaction_nd, check_mesh_2d, field_of, pack_plan_nd,
                              prepare_nd, resolve_method_nd)
 from .rng import fill_normals, seed_key
-from ..grids.meanfield import NetworkArrays
+from ..grids.meanfield import STORE_MAX_ENTRIES, NetworkArrays
 
 __all__ = ["simulate_nd", "MAX_DIMENSION", "energy_kind"]
 
@@ -551,8 +551,10 @@ def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperat
         inner = make_inner(m)
         if kind == "network":
             net = energy.pack()
+            n_data = net.y.size
+            store = np.zeros((m if m * n_data <= STORE_MAX_ENTRIES else 0, n_data))
             return NetworkPlanND(inner, net, np.full(m, 1.0 / m), np.zeros((m, d)),
-                                 np.zeros(net.y.size), np.zeros((m, d)), np.zeros((d, m)))
+                                 np.zeros(n_data), np.zeros((m, d)), store, np.zeros((d, m)))
         if kind == "python":
             return GivenDriftPlanND(inner, np.zeros((d, m)), np.zeros((d, m)))
         return inner

@@ -35,9 +35,10 @@ NoInteraction when there is none); their field is the same ForceFieldND, G = ene
 + interaction force:
 
 * :class:`NetworkPlanND` (a :class:`grids.meanfield.TwoLayerNetwork`, compiled): per force
-  evaluation the residuals from all N particles (weights 1/N,
-  :func:`grids.meanfield.network_residuals`, a fixed-order reduction), then the drift
-  ∇x δF/δμ at every particle (:func:`grids.meanfield.network_drift`);
+  evaluation the residuals from all N particles (weights 1/N, a fixed-order reduction),
+  then the drift ∇x δF/δμ at every particle, both by
+  :func:`grids.meanfield.network_self_drift` (σ once per pair when N·M ≤
+  grids.meanfield.STORE_MAX_ENTRIES: the activations are kept in the plan);
 * :class:`GivenDriftPlanND` (any other energy): the drift ``E`` (d, N), filled from Python
   by the driver before each force evaluation (``energy.drift(x, x, w)``).
 
@@ -56,7 +57,7 @@ from numba import njit, prange
 from numba.extending import overload
 
 from ..grids.convolution2d import Convolver2D, conv2_apply_pair
-from ..grids.meanfield import network_drift, network_residuals
+from ..grids.meanfield import network_self_drift
 from .interaction import (AUTO_PAIRWISE_MAX_N, KIND_GAUSSIAN, KIND_TABULATED, METHOD_EXACT,
                           METHOD_MESH, METHOD_NONE, METHOD_PAIRWISE, GaussianKernel,
                           NoInteraction, Quadratic, deterministic_mean_par,
@@ -466,10 +467,12 @@ LinePlan = namedtuple("LinePlan", ["plan", "G"])
 LinePlan.__doc__ = ("A d = 1 plan of :mod:`particles.interaction` (``plan``) for X (1, N); "
                     "workspace G (1, N).")
 NetworkPlanND = namedtuple("NetworkPlanND", ["inner", "net", "weights", "points", "resid",
-                                             "drift", "G"])
+                                             "drift", "store", "G"])
 NetworkPlanND.__doc__ = ("Two-layer-network energy: ``inner`` the interaction's plan, ``net`` "
                          "a grids.meanfield.NetworkArrays, weights (N,) = 1/N, workspaces "
-                         "points (N, d), resid (M,), drift (N, d), G (d, N).")
+                         "points (N, d), resid (M,), drift (N, d), store (N, M) or (0, M) "
+                         "(the activations, see grids.meanfield.network_self_drift), "
+                         "G (d, N).")
 GivenDriftPlanND = namedtuple("GivenDriftPlanND", ["inner", "E", "G"])
 GivenDriftPlanND.__doc__ = ("An energy evaluated from Python: ``inner`` the interaction's plan, "
                             "E (d, N) the drift at the current positions (written by the "
@@ -626,8 +629,8 @@ def _prepare_energy_compiled(X, plan):
         def network(X, plan):
             inner_G, add_inner = _inner_force(prepare_nd(X, plan.inner))
             _transpose_into(X, plan.points)
-            network_residuals(plan.points, plan.weights, plan.net, plan.resid)
-            network_drift(plan.points, plan.net, plan.resid, plan.drift)
+            network_self_drift(plan.points, plan.weights, plan.net, plan.resid, plan.drift,
+                               plan.store)
             _drift_into(plan.drift, inner_G, add_inner, plan.G)
             return _force_field(plan.G)
         return network

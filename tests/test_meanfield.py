@@ -118,3 +118,24 @@ def test_kernels_do_not_depend_on_the_thread_count(rng):
     finally:
         numba.set_num_threads(before)
     np.testing.assert_array_equal(one, many)
+
+
+@pytest.mark.parametrize("act, ow", [("tanh", "learned"), ("relu", 0.7), ("sigmoid", "learned"),
+                                     ("identity", 1.3)])
+def test_self_drift_is_residuals_then_drift_bit_for_bit(rng, act, ow):
+    """network_self_drift (activations kept, or recomputed) = network_residuals then
+    network_drift at the same points, exactly."""
+    from vfp.grids.meanfield import network_drift, network_residuals, network_self_drift
+    net, x, w, _, _ = _problem(rng, act, ow, n=300, m=29, p=3)
+    w[::7] = 0.0                                  # points without mass still get a drift
+    packed = net.pack()
+    r_ref = np.empty(net.n_data)
+    network_residuals(x, w, packed, r_ref)
+    g_ref = np.empty_like(x)
+    network_drift(x, packed, r_ref, g_ref)
+    for store in (np.empty((x.shape[0], net.n_data)), np.empty((0, net.n_data))):
+        r = np.empty(net.n_data)
+        g = np.empty_like(x)
+        network_self_drift(x, w, packed, r, g, store)
+        np.testing.assert_array_equal(r, r_ref)
+        np.testing.assert_array_equal(g, g_ref)
