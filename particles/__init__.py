@@ -20,6 +20,10 @@ Public API::
 :mod:`particles.forces`, :mod:`particles.interaction` (exact mean form, O(N²) pairwise,
 CIC + FFT mesh), :mod:`particles.reference` (NumPy twins of every kernel, for tests).
 
+Mean-field energies (DESIGN §9): ``simulate(..., energy=)`` adds ∇x δF/δμ(x; μ^N) to V'
+for any d (a :class:`grids.meanfield.TwoLayerNetwork` inside the compiled loop, any other
+energy from Python once per force evaluation); :mod:`particles.driver_nd` runs them.
+
 ``particles`` never imports ``vfp`` or ``validation``; it takes plain arrays and callables,
 and raises plain messages (the config layer adds the key's name).
 """
