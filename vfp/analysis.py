@@ -30,6 +30,10 @@ def describe_sweep(path) -> str:
              f"  N = {', '.join(str(int(n)) for n in d.ns)}; {len(d.seeds)} seeds; "
              f"{done}/{d.done.size} tasks finished; {len(d.t)} snapshots up to t = {d.t[-1]:.3g}",
              f"  fit: {d.attrs.get('fit_method', '?')}"]
+    if d.grid_risk is not None:
+        lines.append(f"  risk F(ρ_t) of the grid: {d.grid_risk[0]:.6e} at t = {d.t[0]:.3g} → "
+                     f"{d.grid_risk[-1]:.6e} at t = {d.t[-1]:.3g}; risk_gap = F(μ^N_t) − "
+                     "F(ρ_t) (theory: slope −1)")
     for key, summ in sorted(d.summary.items()):
         slope = summ.get("slope")
         if slope is None or not len(slope):
