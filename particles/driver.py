@@ -475,7 +475,7 @@ def _validate(x0, v0, temperature, gamma, dt, snapshots, domain, seed):
 
 def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature, dt,
              snapshots, domain, scheme="euler", interaction_method="auto", mesh_cells=None,
-             seed, on_snapshot=None, on_progress=None) -> ParticleSolution:
+             seed, on_snapshot=None, on_progress=None, energy=None) -> ParticleSolution:
     """Simulate N Langevin particles from t = 0 through the snapshot times.
 
     Parameters
@@ -516,6 +516,10 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
         views of the live arrays (copy them to keep them); ``v`` is None if overdamped.
     on_progress : callable(t, n_steps), optional
         Called after each compiled chunk.
+    energy : object, optional
+        A mean-field energy F (DESIGN §9), e.g. :class:`grids.meanfield.TwoLayerNetwork`:
+        ∇x δF/δμ at the particles' empirical measure is added to V'. Runs with an energy
+        (every d) take :func:`particles.driver_nd.simulate_nd` (see there).
 
     Returns
     -------
@@ -528,6 +532,13 @@ def simulate(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature
     """
     if np.ndim(x0) > 2:
         raise ValueError(f"x0 must have shape (N,) or (N, d) (got {np.shape(x0)})")
+    if energy is not None:
+        from .driver_nd import simulate_nd      # the energy's loops, every d
+        return simulate_nd(x0, v0, grad_potential=grad_potential, interaction=interaction,
+                           gamma=gamma, temperature=temperature, dt=dt, snapshots=snapshots,
+                           domain=domain, scheme=scheme, interaction_method=interaction_method,
+                           mesh_cells=mesh_cells, seed=seed, on_snapshot=on_snapshot,
+                           on_progress=on_progress, energy=energy)
     if np.ndim(x0) == 2:
         return _simulate_columns(x0, v0, grad_potential=grad_potential,
                                  interaction=interaction, gamma=gamma, temperature=temperature,

@@ -38,6 +38,25 @@ count; all reductions run in a fixed order):
 * streaming (interaction): time loop outside, per step the interaction set-up
   (:func:`particles.interaction_nd.prepare_nd`) then ``prange`` over blocks with the same
   per-block step functions (:func:`_advance_streaming`).
+
+Mean-field energies (``energy=``, DESIGN §9; every d, also d = 1 and d > 3): the drift
+∇x δF/δμ(x; μ^N) of the energy at the particles' empirical measure (weights 1/N) is added
+to ∇V (and to the interaction force), at every force evaluation (once per Euler step;
+BAOAB: at the new positions, kept for the next step's first B, as ∇V):
+
+* a :class:`grids.meanfield.TwoLayerNetwork` (``pack()`` gives NetworkArrays) runs inside
+  the compiled streaming loop (:class:`particles.interaction_nd.NetworkPlanND`): per
+  force evaluation the residuals from all N particles, then the drift of every particle;
+  both reductions run in a fixed order (bit-identical for any thread count);
+* any other energy (an object with ``drift(query, points, weights)``) is a *Python
+  energy*: the driver steps from Python, one compiled call per step (BAOAB: two, around
+  the drift at the new positions), calling ``energy.drift(x, x, w)`` with x the (N, d)
+  positions (a read-only view) and w = 1/N before each force evaluation. Slower (one
+  Python call per step), the same numbers as the compiled path for the same model.
+
+The noise streams are those of the runs without an energy. A d = 1 run with an energy
+(x0 of shape (N,) or (N, 1)) uses these loops with X of shape (1, N) and the d = 1 specs
+of ∇V (:mod:`particles.forces`) and of W (:mod:`particles.interaction`, any method).
 """
 
 from __future__ import annotations
@@ -51,16 +70,20 @@ from numba.core.errors import NumbaPerformanceWarning
 
 from .common import (BLOCK, CHUNK_WORK, LO_MASK, MAX_N, SCHEME_BAOAB, ParticleSolution,
                      _reflect, _step_plan, check_temperature, get_scheme)
-from .forces_nd import as_force_nd, force_block
-from .interaction import METHOD_MESH, METHOD_NAMES, METHOD_NONE, NoInteraction
+from .forces import as_force
+from .forces_nd import PolynomialND, TabulatedND, as_force_nd, force_block
+from .interaction import (METHOD_MESH, METHOD_NAMES, METHOD_NONE, MeshPlan, NoInteraction,
+                          as_interaction, check_mesh, pack_plan, resolve_method)
 # The field classes must be globals of the module whose prange bodies receive them:
 # Numba's parfor lowering resolves a named tuple argument's class by name there.
-from .interaction_nd import (ForceFieldND, MeshPlan2D, add_interaction_block,  # noqa: F401
+from .interaction_nd import (ForceFieldND, GivenDriftPlanND, LinePlan,  # noqa: F401
+                             MeshPlan2D, NetworkPlanND, RadialKernel, add_interaction_block,
                              as_interaction_nd, check_mesh_2d, field_of, pack_plan_nd,
                              prepare_nd, resolve_method_nd)
 from .rng import fill_normals, seed_key
+from ..grids.meanfield import NetworkArrays
 
-__all__ = ["simulate_nd", "MAX_DIMENSION"]
+__all__ = ["simulate_nd", "MAX_DIMENSION", "energy_kind"]
 
 MAX_DIMENSION = 3
 STREAMING_ONLY = False      # tests set it to run non-interacting runs on the streaming path
@@ -288,6 +311,23 @@ def _advance_streaming(X, V, F, baoab, kinetic, n_steps, dt, dt_last, step0, key
 
 
 @njit(cache=True, parallel=True)
+def _streaming_phase(phase, X, V, F, kinetic, h, st, key, gamma, lam, force, lo, hi, plan):
+    """One phase of one step for every particle (the Python-energy loop: the driver
+    writes the energy's drift into the plan before each force evaluation). PHASE_EULER:
+    an Euler step with the field prepared at the current positions; PHASE_BAOAB_FIRST:
+    B, A, O, A; PHASE_BAOAB_LAST: F ← G at the current positions, v ← v − (h/2) F.
+    Returns the mirrors (d, 2)."""
+    d, n = X.shape
+    counts = np.zeros(((n + BLOCK - 1) // BLOCK, d, 2), np.int64)
+    if phase == PHASE_BAOAB_FIRST:
+        field = _empty_field(X, plan)
+    else:
+        field = prepare_nd(X, plan)
+    _par_step(phase, X, V, F, kinetic, h, st, key, gamma, lam, force, field, lo, hi, counts)
+    return _sum_blocks(counts)
+
+
+@njit(cache=True, parallel=True)
 def _initial_force(X, V, F, force, plan, lo, hi):
     """F = ∇V + interaction at the current positions (BAOAB's first B; V untouched)."""
     d, n = X.shape
@@ -354,12 +394,14 @@ def _box(domain, d):
     return lo, hi
 
 
-def _validate_nd(x0, v0, temperature, gamma, dt, snapshots, domain, seed):
+def _validate_nd(x0, v0, temperature, gamma, dt, snapshots, domain, seed, any_d=False):
     x = np.array(x0, dtype=np.float64, copy=True)
+    if x.ndim == 1 and any_d:
+        x = x[:, None]
     if x.ndim != 2:
         raise ValueError(f"x0 must have shape (N,) or (N, d) (got {x.shape})")
     n, d = x.shape
-    if not 1 <= d <= MAX_DIMENSION:
+    if not (1 <= d <= MAX_DIMENSION or (any_d and d >= 1)):
         raise ValueError(f"the particles' dimension d must be 1, 2 or 3 (x0 has shape "
                          f"{x.shape}, d = {d})")
     if n <= 0:
@@ -371,6 +413,8 @@ def _validate_nd(x0, v0, temperature, gamma, dt, snapshots, domain, seed):
     v = None
     if v0 is not None:
         v = np.array(v0, dtype=np.float64, copy=True)
+        if v.ndim == 1 and any_d:
+            v = v[:, None]
         if v.shape != x.shape:
             raise ValueError(f"v0 has shape {v.shape} but x0 has {x.shape}")
         if not np.all(np.isfinite(v)):
@@ -402,10 +446,56 @@ def _validate_nd(x0, v0, temperature, gamma, dt, snapshots, domain, seed):
     return x, v, n, d, lo, hi, lam, gamma, dt, snaps, int(seed)
 
 
+def energy_kind(energy, d):
+    """``"none"``, ``"network"`` (compiled: ``energy.pack()`` gives NetworkArrays) or
+    ``"python"`` (an object with ``drift(query, points, weights)``) for particles in d
+    dimensions; TypeError/ValueError for an object that is not an energy or has another
+    dimension."""
+    if energy is None:
+        return "none"
+    if not callable(getattr(energy, "drift", None)):
+        raise TypeError("energy must have a method drift(query, points, weights) (got "
+                        f"{type(energy).__name__})")
+    dim = getattr(energy, "dimension", None)
+    if dim is not None and int(dim) != d:
+        raise ValueError(f"the energy is defined in d = {int(dim)} but the particles live in "
+                         f"d = {d}")
+    pack = getattr(energy, "pack", None)
+    if callable(pack) and isinstance(pack(), NetworkArrays):
+        return "network"
+    return "python"
+
+
+def _specs_1d(grad_potential, interaction, interaction_method, mesh_cells, n, lo, hi):
+    """d = 1 runs on these loops: the packed d = 1 force, the method code, the d = 1 plan
+    maker and the mesh cells (``particles.forces``/``particles.interaction`` specs; d = 1
+    PolynomialND, TabulatedND, RadialKernel converted)."""
+    if isinstance(grad_potential, (PolynomialND, TabulatedND)):
+        grad_potential = grad_potential.as_1d()
+    if isinstance(interaction, RadialKernel):
+        interaction = interaction.as_odd_kernel()
+    a, b = (None, None) if lo is None else (float(lo[0]), float(hi[0]))
+    force = as_force(grad_potential, a, b)
+    inter = as_interaction(interaction, a, b)
+    method = resolve_method(inter, interaction_method, n, bounded=lo is not None)
+    cells = None
+    mesh_plan = None
+    if method == METHOD_MESH:
+        cells = check_mesh(inter, a, b, mesh_cells)
+        mesh_plan = MeshPlan(inter, a, b, cells)
+
+    def make_plan(m):
+        if method == METHOD_NONE:
+            return NoInteraction(0.0)
+        return LinePlan(pack_plan(method, inter, m, mesh_plan), np.zeros((1, m)))
+    return force.packed(), method, make_plan, cells
+
+
 def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperature, dt,
                 snapshots, domain, scheme="euler", interaction_method="auto", mesh_cells=None,
-                seed, on_snapshot=None, on_progress=None) -> ParticleSolution:
-    """:func:`particles.driver.simulate` for x0 of shape (N, d), d = 2 or 3.
+                seed, on_snapshot=None, on_progress=None, energy=None) -> ParticleSolution:
+    """:func:`particles.driver.simulate` for x0 of shape (N, d), d = 2 or 3, and for every
+    run with an ``energy`` (any d ≥ 1).
 
     Parameters as :func:`particles.driver.simulate`, except: ``x0``, ``v0`` of shape
     (N, d); ``grad_potential`` a :class:`particles.forces_nd.PolynomialND`,
@@ -414,45 +504,108 @@ def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperat
     scalars or length-d sequences; ``mesh_cells`` an int or a pair (d = 2). The solution's
     ``x``, ``v`` have shape (N, d), ``reflections`` (d, 2), ``domain`` is
     (lo tuple, hi tuple) or None; ``on_snapshot(k, t, x, v)`` gets (N, d) read-only views.
+
+    With an energy, d = 1 (x0 of shape (N,) or (N, 1)) takes the d = 1 specs and shapes
+    of :func:`particles.driver.simulate` (the solution's arrays, snapshots and domain as
+    there), and d > 3 is allowed (interaction None or Quadratic).
+
+    energy : object, optional
+        A mean-field energy (module doc; DESIGN §9): its drift ∇x δF/δμ at the particles'
+        empirical measure is added to ∇V at every force evaluation. A
+        :class:`grids.meanfield.TwoLayerNetwork` runs compiled; any other object with
+        ``drift(query, points, weights) -> (N, d)`` is called from Python once per force
+        evaluation (slower). An optional ``dimension`` must equal d.
     """
+    any_d = energy is not None
+    flat = any_d and np.ndim(x0) == 1
     x, v, n, d, lo, hi, lam, gamma, dt, snaps, seed = _validate_nd(
-        x0, v0, temperature, gamma, dt, snapshots, domain, seed)
+        x0, v0, temperature, gamma, dt, snapshots, domain, seed, any_d)
+    kind = energy_kind(energy, d)
     kinetic = v is not None
     sch = get_scheme(scheme)
     if not kinetic and not sch.supports_overdamped:
         raise ValueError(f"scheme {sch.name!r} needs the kinetic regime "
                          "(v0 is None, i.e. overdamped); use 'euler'")
     bounded = lo is not None
-    force = as_force_nd(grad_potential, d, bounded)
-    inter = as_interaction_nd(interaction)
-    method = resolve_method_nd(inter, interaction_method, n, d, bounded)
-    fpack = force.packed()
     key = seed_key(seed)
     wlo = lo if bounded else np.full(d, -np.inf)
     whi = hi if bounded else np.full(d, np.inf)
-    cells = None
-    mesh_plan = None
-    if method == METHOD_MESH:
-        cells = check_mesh_2d(inter, lo, hi, mesh_cells)
-        mesh_plan = MeshPlan2D(inter, lo, hi, cells)
+    if d == 1 and any_d:
+        fpack, method, make_inner, cells = _specs_1d(grad_potential, interaction,
+                                                     interaction_method, mesh_cells, n, lo, hi)
+    else:
+        force = as_force_nd(grad_potential, d, bounded)
+        inter = as_interaction_nd(interaction)
+        method = resolve_method_nd(inter, interaction_method, n, d, bounded)
+        fpack = force.packed()
+        cells = None
+        mesh_plan = None
+        if method == METHOD_MESH:
+            cells = check_mesh_2d(inter, lo, hi, mesh_cells)
+            mesh_plan = MeshPlan2D(inter, lo, hi, cells)
+
+        def make_inner(m):
+            return pack_plan_nd(method, inter, m, d, mesh_plan)
+
+    def make_plan(m):
+        inner = make_inner(m)
+        if kind == "network":
+            net = energy.pack()
+            return NetworkPlanND(inner, net, np.full(m, 1.0 / m), np.zeros((m, d)),
+                                 np.zeros(net.y.size), np.zeros((m, d)), np.zeros((d, m)))
+        if kind == "python":
+            return GivenDriftPlanND(inner, np.zeros((d, m)), np.zeros((d, m)))
+        return inner
 
     X = np.ascontiguousarray(x.T)
     V = np.ascontiguousarray(v.T) if kinetic else np.zeros((d, 0))
     baoab = sch.code == SCHEME_BAOAB
     F = np.zeros((d, n)) if baoab else np.zeros((d, 0))
-    blocked = method == METHOD_NONE and not STREAMING_ONLY
+    blocked = method == METHOD_NONE and kind == "none" and not STREAMING_ONLY
+    weights = np.full(n, 1.0 / n)
 
-    def advance(Xa, Va, Fa, plan, n_steps, h, h_last, step0):
+    def python_drift(Xa, plan, live):
+        """The Python energy's drift at the current positions into plan.E (not called on
+        the compile warm-up's 2-particle copy: E stays 0 there)."""
+        if not live:
+            return
+        pts = Xa.T
+        pts.flags.writeable = False
+        g = np.asarray(energy.drift(pts, pts, weights), dtype=np.float64)
+        if g.shape != (n, d) and not (d == 1 and g.shape == (n,)):
+            raise ValueError(f"energy.drift returned shape {g.shape}, expected ({n}, {d})")
+        plan.E[:] = g.reshape(n, d).T
+
+    def advance(Xa, Va, Fa, plan, n_steps, h, h_last, step0, live=True):
         if blocked:
             return _advance_blocked(Xa, Va, Fa, baoab, kinetic, n_steps, h, h_last, step0, key,
                                     gamma, lam, fpack, wlo, whi)
-        return _advance_streaming(Xa, Va, Fa, baoab, kinetic, n_steps, h, h_last, step0, key,
-                                  gamma, lam, fpack, wlo, whi, plan)
+        if kind != "python":
+            return _advance_streaming(Xa, Va, Fa, baoab, kinetic, n_steps, h, h_last, step0,
+                                      key, gamma, lam, fpack, wlo, whi, plan)
+        # Python energy: one compiled call per force evaluation, the drift from Python
+        counts = np.zeros((d, 2), np.int64)
+        for s in range(n_steps):
+            hs = h if s < n_steps - 1 else h_last
+            st = np.uint64(step0 + s)
+            if baoab:
+                counts += _streaming_phase(PHASE_BAOAB_FIRST, Xa, Va, Fa, kinetic, hs, st, key,
+                                           gamma, lam, fpack, wlo, whi, plan)
+                python_drift(Xa, plan, live)
+                counts += _streaming_phase(PHASE_BAOAB_LAST, Xa, Va, Fa, kinetic, hs, st, key,
+                                           gamma, lam, fpack, wlo, whi, plan)
+            else:
+                python_drift(Xa, plan, live)
+                counts += _streaming_phase(PHASE_EULER, Xa, Va, Fa, kinetic, hs, st, key,
+                                           gamma, lam, fpack, wlo, whi, plan)
+        return counts
 
-    def init_force(Xa, Va, Fa, plan):
-        if baoab and method == METHOD_NONE:
+    def init_force(Xa, Va, Fa, plan, live=True):
+        if baoab and method == METHOD_NONE and kind == "none":
             _initial_force_free(Xa, Fa, fpack)
         elif baoab:
+            if kind == "python":
+                python_drift(Xa, plan, live)
             _initial_force(Xa, Va, Fa, fpack, plan, wlo, whi)
 
     # compile / load this run's kernels on a 2-particle copy (same types), timed apart
@@ -461,23 +614,26 @@ def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperat
     Xw = X[:, :m_w].copy()
     Vw = V[:, :m_w].copy()
     Fw = F[:, :m_w].copy()
-    plan_w = pack_plan_nd(method, inter, m_w, d, mesh_plan)
+    plan_w = make_plan(m_w)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=NumbaPerformanceWarning,
                                 message="(?s).*no transformation for parallel execution")
-        init_force(Xw, Vw, Fw, plan_w)
-        advance(Xw, Vw, Fw, plan_w, 1, min(dt, 1e-12), min(dt, 1e-12), 0)
+        init_force(Xw, Vw, Fw, plan_w, live=False)
+        advance(Xw, Vw, Fw, plan_w, 1, min(dt, 1e-12), min(dt, 1e-12), 0, live=False)
         _count_nonfinite_2d(Xw)
     compile_time = time.perf_counter() - tc
 
     ts = time.perf_counter()
-    plan = pack_plan_nd(method, inter, n, d, mesh_plan)
+    plan = make_plan(n)
     ro_x = X.T
     ro_x.flags.writeable = False
     ro_v = None
     if kinetic:
         ro_v = V.T
         ro_v.flags.writeable = False
+    if flat:            # x0 of shape (N,): the d = 1 shapes of particles.driver.simulate
+        ro_x = ro_x[:, 0]
+        ro_v = None if ro_v is None else ro_v[:, 0]
     init_force(X, V, F, plan)
     t = 0.0
     step = 0
@@ -485,6 +641,8 @@ def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperat
     status, message = 0, "ok"
     reached = []
     chunk = max(1, int(CHUNK_WORK // max(n * d, 1)))
+    if kind == "network":       # the network's work per step is O(N M p), not O(N d)
+        chunk = max(1, int(CHUNK_WORK // max(n * energy.pack().y.size, 1)))
     for k, ts_k in enumerate(snaps):
         n_int, last = _step_plan(t, float(ts_k), dt)
         done = 0
@@ -517,12 +675,18 @@ def simulate_nd(x0, v0, *, grad_potential, interaction=None, gamma=1.0, temperat
                  f"{n_refl} reflections ({n_refl / max(1, drifts):.3g} of the particle "
                  f"drifts; per axis (lo, hi): {reflections.tolist()})")
         message = f"reached t = {t:.6g} in {step} steps; {walls}"
+    xs = np.ascontiguousarray(X.T)
+    vs = np.ascontiguousarray(V.T) if kinetic else None
+    if d == 1 and any_d:        # as particles.driver.simulate: float walls
+        dom = None if not bounded else (float(lo[0]), float(hi[0]))
+    else:
+        dom = None if not bounded else (tuple(lo.tolist()), tuple(hi.tolist()))
+    if flat:
+        xs = xs[:, 0].copy()
+        vs = None if vs is None else vs[:, 0].copy()
     return ParticleSolution(status=status, message=message, success=status == 0,
-                            t=np.array(reached), t_final=t, x=np.ascontiguousarray(X.T),
-                            v=np.ascontiguousarray(V.T) if kinetic else None, n_steps=step,
+                            t=np.array(reached), t_final=t, x=xs, v=vs, n_steps=step,
                             reflections=reflections, drifts=drifts,
                             compile_time=compile_time, solve_time=solve_time,
                             interaction_method=METHOD_NAMES[method], scheme=sch.name,
-                            mesh_cells=cells,
-                            domain=None if not bounded else (tuple(lo.tolist()),
-                                                             tuple(hi.tolist())))
+                            mesh_cells=cells, domain=dom)

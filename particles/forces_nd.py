@@ -12,6 +12,11 @@ other degrees                                          k: the exact derivative t
 :class:`TabulatedND`     :class:`TableForceND`         multilinear interpolation on a box
 =======================  ============================  =======================================
 
+A d = 1 packed force of :mod:`particles.forces` (LinearForce, CubicForce, HornerForce,
+TableForce) is read by :func:`force_block` as well, with X of shape (1, N): the d = 1
+evaluation :func:`particles.forces.force_at` per particle (the energy runs of x0 (N,)
+or (N, 1) use the d-dimensional loops with the d = 1 specs).
+
 The compiled loops read a force through :func:`force_block`, which fills the (d, m)
 block ``G[:, :m]`` with ∇V at the positions ``X[:, i0:i0 + m]`` (positions are stored
 axis by axis, ``X`` of shape (d, N)). The packed tuple's *class* selects the code when
@@ -31,7 +36,8 @@ import numpy as np
 from numba import njit
 from numba.extending import overload, register_jitable
 
-from .forces import Polynomial, Tabulated
+from .forces import (CubicForce, HornerForce, LinearForce, Polynomial, TableForce, Tabulated,
+                     force_at)
 
 __all__ = ["PolynomialND", "TabulatedND", "as_force_nd", "force_block", "compiled_gradient",
            "AffineForceND", "PolyForceND", "TableForceND"]
@@ -426,4 +432,15 @@ def _force_block_compiled(X, i0, m, G, force):
     if cls is TableForceND:
         return lambda X, i0, m, G, force: _table_block(X, i0, m, G, force.table, force.lo,
                                                        force.inv_h, force.shape)
+    if cls in (LinearForce, CubicForce, HornerForce, TableForce):
+        return lambda X, i0, m, G, force: _line_block(X, i0, m, G, force)
     return None
+
+
+@register_jitable(inline="always")
+def _line_block(X, i0, m, G, force):
+    """d = 1 packed force (X of shape (1, N)): G[0, j] = V'(X[0, i0 + j])."""
+    xa = X[0, i0:i0 + m]
+    g = G[0]
+    for j in range(m):
+        g[j] = force_at(xa[j], force)

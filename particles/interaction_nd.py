@@ -29,6 +29,21 @@ the set-up code, :func:`prepare_nd` (once per step: the mean, the pairwise sums 
 mesh field, always ending in the particles' forces G (d, N), :class:`ForceFieldND`) and
 :func:`add_interaction_block` (adds G into a block). One field type for every method
 keeps the per-step particle kernels to one compilation each.
+
+Mean-field energies (DESIGN §9) enter as plans wrapping the interaction's plan (``inner``,
+NoInteraction when there is none); their field is the same ForceFieldND, G = energy drift
++ interaction force:
+
+* :class:`NetworkPlanND` (a :class:`grids.meanfield.TwoLayerNetwork`, compiled): per force
+  evaluation the residuals from all N particles (weights 1/N,
+  :func:`grids.meanfield.network_residuals`, a fixed-order reduction), then the drift
+  ∇x δF/δμ at every particle (:func:`grids.meanfield.network_drift`);
+* :class:`GivenDriftPlanND` (any other energy): the drift ``E`` (d, N), filled from Python
+  by the driver before each force evaluation (``energy.drift(x, x, w)``).
+
+:class:`LinePlan` wraps a d = 1 plan of :mod:`particles.interaction` (exact, pairwise or
+the 1-D mesh, any d = 1 kernel) for X of shape (1, N): the d = 1 energy runs use these
+loops with the d = 1 interaction.
 """
 
 from __future__ import annotations
@@ -41,14 +56,16 @@ from numba import njit, prange
 from numba.extending import overload
 
 from ..grids.convolution2d import Convolver2D, conv2_apply_pair
+from ..grids.meanfield import network_drift, network_residuals
 from .interaction import (AUTO_PAIRWISE_MAX_N, KIND_GAUSSIAN, KIND_TABULATED, METHOD_EXACT,
                           METHOD_MESH, METHOD_NONE, METHOD_PAIRWISE, GaussianKernel,
                           NoInteraction, Quadratic, deterministic_mean_par,
-                          INTERACTION_METHODS)
+                          INTERACTION_METHODS, interaction_at, prepare_interaction)
 
 __all__ = ["RadialKernel", "as_interaction_nd", "resolve_method_nd", "MeshPlan2D",
            "check_mesh_2d", "pack_plan_nd", "prepare_nd", "add_interaction_block",
-           "pairwise_force_nd", "mesh_force_2d", "interaction_force_nd", "radial_phi"]
+           "pairwise_force_nd", "mesh_force_2d", "interaction_force_nd", "radial_phi",
+           "LinePlan", "NetworkPlanND", "GivenDriftPlanND"]
 
 MESH_BLOCKS_2D = 16     # fixed number of deposit blocks (thread-count independent)
 
@@ -150,6 +167,9 @@ def resolve_method_nd(interaction, method, n, d, bounded):
         return METHOD_NONE
     if isinstance(interaction, Quadratic):
         return METHOD_EXACT
+    if d > 3:
+        raise ValueError(f"in d = {d} > 3 only the Quadratic interaction (exact mean form) is "
+                         "available (the pairwise sum exists for d = 2, 3)")
     if method == "pairwise" or (method == "auto" and (n <= AUTO_PAIRWISE_MAX_N or d != 2)):
         return METHOD_PAIRWISE
     if d != 2:
@@ -442,6 +462,18 @@ PairwisePlanND.__doc__ = "Pairwise radial sum: workspace G (d, N), kernel kind/p
 MeshPlan2DArgs = namedtuple("MeshPlan2DArgs", ["lo", "inv_h", "partial", "rho", "phi", "khat1",
                                                "khat2", "size1", "size2", "G"])
 MeshPlan2DArgs.__doc__ = "The 2-D mesh workspace and kernel transforms, and G (2, N)."
+LinePlan = namedtuple("LinePlan", ["plan", "G"])
+LinePlan.__doc__ = ("A d = 1 plan of :mod:`particles.interaction` (``plan``) for X (1, N); "
+                    "workspace G (1, N).")
+NetworkPlanND = namedtuple("NetworkPlanND", ["inner", "net", "weights", "points", "resid",
+                                             "drift", "G"])
+NetworkPlanND.__doc__ = ("Two-layer-network energy: ``inner`` the interaction's plan, ``net`` "
+                         "a grids.meanfield.NetworkArrays, weights (N,) = 1/N, workspaces "
+                         "points (N, d), resid (M,), drift (N, d), G (d, N).")
+GivenDriftPlanND = namedtuple("GivenDriftPlanND", ["inner", "E", "G"])
+GivenDriftPlanND.__doc__ = ("An energy evaluated from Python: ``inner`` the interaction's plan, "
+                            "E (d, N) the drift at the current positions (written by the "
+                            "driver), workspace G (d, N).")
 # Every method prepares the same field, the filled G (d, N): the per-step particle kernels
 # then compile once for all methods (one parfor lowering each, not one per method).
 ForceFieldND = namedtuple("ForceFieldND", ["G"])
@@ -530,12 +562,91 @@ def _prepare_nd_compiled(X, plan):
     return None
 
 
+@njit(cache=True)
+def _line_fill(x, field, g):
+    """g[i] = the d = 1 interaction force of particle i from a prepared d = 1 field
+    (serial: O(N), next to the field's set-up)."""
+    for i in range(x.shape[0]):
+        g[i] = interaction_at(x[i], i, field)
+
+
+@njit(cache=True, parallel=True)
+def _transpose_into(X, points):
+    """points[i, a] = X[a, i] (the (N, d) layout the network kernels read)."""
+    d, n = X.shape
+    for i in prange(n):
+        for a in range(d):
+            points[i, a] = X[a, i]
+
+
+@njit(cache=True, parallel=True)
+def _drift_into(drift, inner_G, add_inner, G):
+    """G[a, i] = drift[i, a] (+ inner_G[a, i] when ``add_inner``)."""
+    d, n = G.shape
+    for i in prange(n):
+        for a in range(d):
+            G[a, i] = drift[i, a] + inner_G[a, i] if add_inner else drift[i, a]
+
+
+@njit(cache=True, parallel=True)
+def _given_into(E, inner_G, add_inner, G):
+    """G = E (+ inner_G when ``add_inner``), all (d, N)."""
+    d, n = G.shape
+    for i in prange(n):
+        for a in range(d):
+            G[a, i] = E[a, i] + inner_G[a, i] if add_inner else E[a, i]
+
+
+def _inner_force(field):
+    """(G, True) of a prepared ForceFieldND, (an empty array, False) of NoInteraction."""
+    raise NotImplementedError("_inner_force is called from compiled code")
+
+
+@overload(_inner_force, inline="always")
+def _inner_force_compiled(field):
+    cls = _cls(field)
+    if cls is NoInteraction:
+        return lambda field: (np.zeros((1, 1)), False)
+    if cls is ForceFieldND:
+        return lambda field: (field.G, True)
+    return None
+
+
+@overload(prepare_nd)
+def _prepare_energy_compiled(X, plan):
+    cls = _cls(plan)
+    if cls is LinePlan:
+        def line(X, plan):
+            x = X[0]
+            field = prepare_interaction(x, plan.plan)
+            _line_fill(x, field, plan.G[0])
+            return _force_field(plan.G)
+        return line
+    if cls is NetworkPlanND:
+        def network(X, plan):
+            inner_G, add_inner = _inner_force(prepare_nd(X, plan.inner))
+            _transpose_into(X, plan.points)
+            network_residuals(plan.points, plan.weights, plan.net, plan.resid)
+            network_drift(plan.points, plan.net, plan.resid, plan.drift)
+            _drift_into(plan.drift, inner_G, add_inner, plan.G)
+            return _force_field(plan.G)
+        return network
+    if cls is GivenDriftPlanND:
+        def given(X, plan):
+            inner_G, add_inner = _inner_force(prepare_nd(X, plan.inner))
+            _given_into(plan.E, inner_G, add_inner, plan.G)
+            return _force_field(plan.G)
+        return given
+    return None
+
+
 @overload(field_of)
 def _field_of_compiled(plan):
     cls = _cls(plan)
     if cls is NoInteraction:
         return lambda plan: plan
-    if cls in (ExactPlanND, PairwisePlanND, MeshPlan2DArgs):
+    if cls in (ExactPlanND, PairwisePlanND, MeshPlan2DArgs, LinePlan, NetworkPlanND,
+               GivenDriftPlanND):
         return lambda plan: _force_field(plan.G)
     return None
 
