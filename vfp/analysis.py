@@ -183,7 +183,7 @@ def model_summary(f) -> list[str]:
         return [f"  model.functional: two-layer network, activation {a.get('activation')}, "
                 f"output weight {a.get('output_weight')}, d = {a.get('dimension')}; data "
                 f"from {origin}{shapes}"]
-    return [f"  model.functional: {kind} energy {a.get('type', '')} from {origin}, "
+    return [f"  model.functional: {kind} energy, {origin} (type {a.get('type', '?')}), "
             f"d = {a.get('dimension')}"]
 
 
