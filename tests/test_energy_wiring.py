@@ -104,6 +104,15 @@ def test_grid_measure_d1_kinetic_and_d2():
     # C order: x1 slowest, so point 1 is (x1[0], x2[1])
     np.testing.assert_allclose(points[1], [0.125, 0.5])
     np.testing.assert_allclose(weights, rho.ravel() * 0.25 * 1.0)
+    # d = 2 kinetic: the x-marginal of f (nx1, nx2, nv1, nv2), or the stored marginals
+    v1, v2 = np.linspace(-1.0, 1.0, 4), np.linspace(-2.0, 2.0, 3)
+    f4 = rng.random((4, 2, 3, 2))
+    points, weights = pipeline.grid_measure(f4, [e1, e2], [v1, v2])
+    np.testing.assert_allclose(weights, f4.sum(axis=(2, 3)).ravel() * (2 / 3) * 2.0 * 0.25,
+                               rtol=1e-14)
+    rho4 = f4.sum(axis=(2, 3)) * (2 / 3) * 2.0
+    np.testing.assert_allclose(pipeline.grid_measure((rho4, None), [e1, e2], [v1, v2])[1],
+                               weights, rtol=1e-14)
     x = rng.normal(size=(5, 3))
     points, weights = pipeline.particle_measure(x)
     assert points.shape == (5, 3) and np.allclose(weights, 0.2)
