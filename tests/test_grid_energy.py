@@ -20,8 +20,14 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
+from vfp.grids import reference as R
+from vfp.grids import reference2d as ref2d
+from vfp.grids.driver import N_DIAG
+from vfp.grids.explicit import Upwind
 from vfp.grids.grid import Axis
 from vfp.grids.meanfield import TwoLayerNetwork
+from vfp.grids.overdamped2d import SGImplicit2D, Upwind2D, free_energy_2d
+from vfp.grids.scheme import control
 from vfp.grids.quadrature import cell_averages_1d, cell_averages_2d
 from vfp.grids.reference2d import gaussian_cell_averages
 from vfp.grids.solver import (KineticProblem, KineticProblem2D, OverdampedProblem,
@@ -360,3 +366,75 @@ def test_tanh_network_long_time_state_is_the_gibbs_fixed_point():
     assert sol.success, sol.message
     assert gibbs_residual(prob, r0) > 0.1
     assert gibbs_residual(prob, sol.states[-1]) < 1e-6
+
+
+# ---------------------------------------------------------------------------------------
+# compiled steps against the NumPy twins (grids.reference*, network by
+# grids.reference_meanfield), tanh network on a rough state
+# ---------------------------------------------------------------------------------------
+
+def _tanh_1d():
+    z = np.linspace(-2.0, 2.0, 9)[:, None]
+    return TwoLayerNetwork(z, np.sin(1.3 * z[:, 0]), "tanh", 1.5)
+
+
+def _rough(shape, vol, seed):
+    r = np.random.default_rng(seed).random(shape) + 0.05
+    return r / (r.sum() * vol)
+
+
+def _one_step(cls, prob, state, cfl):
+    """One compiled step of ``cls`` (in place); returns its Δt."""
+    diag = np.empty((4, N_DIAG))
+    st, t, n, step, nd, dt, mn, mx = cls.advance(
+        prob, state, control(cfl, 0.0, 0.0, 100.0, False, False, 1, 0, 1), diag)
+    assert n == 1
+    return dt
+
+
+def test_overdamped_1d_step_matches_twin():
+    prob = OverdampedProblem(Axis(-3.0, 3.0, 30), 0.3, _quad1, _dquad1, energy=_tanh_1d())
+    r0 = _rough(prob.shape, prob.x.h, 1)
+    state = r0.copy()
+    dt = _one_step(Upwind, prob, state, 0.8)
+    expect, dt_ref = R.overdamped_step(prob, r0, "upwind", 0.8)
+    assert dt == pytest.approx(dt_ref, rel=1e-13)
+    np.testing.assert_allclose(state, expect, rtol=0, atol=1e-13 * np.max(expect))
+
+
+def test_kinetic_1d_step_matches_twin():
+    x = Axis(-3.0, 3.0, 12)
+    prob = KineticProblem(x, Axis(-3.0, 3.0, 10), 1.0, 0.3, _quad1, _dquad1,
+                          energy=_tanh_1d())
+    f0 = _rough(prob.shape, x.h * prob.v.h, 2)
+    state = f0.copy()
+    dt = _one_step(Upwind, prob, state, 0.8)
+    expect, dt_ref = R.kinetic_step(prob, f0, "upwind", 0.8)
+    assert dt == pytest.approx(dt_ref, rel=1e-13)
+    np.testing.assert_allclose(state, expect, rtol=0, atol=1e-13 * np.max(expect))
+
+
+def test_overdamped_2d_step_and_free_energy_match_twins():
+    prob = tanh_problem(10)
+    r0 = _rough(prob.shape, prob.x1.h * prob.x2.h, 3)
+    state = r0.copy()
+    dt = _one_step(Upwind2D, prob, state, 0.8)
+    assert dt == pytest.approx(ref2d.step_rule(prob, r0, 0.8), rel=1e-13)
+    expect = ref2d.explicit_step(prob, r0, dt, "upwind")
+    np.testing.assert_allclose(state, expect, rtol=0, atol=1e-13 * np.max(expect))
+    sol = solve(prob, r0, [0.0], scheme="upwind")
+    fe = sol.diagnostics["free_energy"][0]
+    assert fe == pytest.approx(ref2d.free_energy(prob, r0), rel=1e-12)
+    assert fe == pytest.approx(free_energy_2d(prob, r0), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_sg_steps_match_twins():
+    prob = tanh_problem(10)
+    r0 = _rough(prob.shape, prob.x1.h * prob.x2.h, 4)
+    state = r0.copy()
+    dt = 0.05
+    SGImplicit2D.advance(prob, state, control(1.0, dt, 0.0, dt, False, False, 1, 0, 1),
+                         np.empty((4, N_DIAG)))
+    expect = ref2d.sg_step(prob, r0, dt)
+    np.testing.assert_allclose(state, expect, rtol=0, atol=1e-12 * np.max(expect))
