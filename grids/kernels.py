@@ -38,7 +38,14 @@ from numba import njit, prange
 
 from .convolution import conv_apply
 from .driver import N_DIAG, NEG_TOL, check_partials, record_diagnostics, threaded  # noqa: F401
+from .driver import pick
 from .meanfield import network_drift, network_first_variation, network_residuals, network_value
+
+# serial builds of the network kernels for the compiled steps: a parallel (gufunc) kernel
+# called from a cached serial time loop crashed when the loop was loaded from the cache
+_net_residuals = pick(network_residuals, False)
+_net_drift = pick(network_drift, False)
+_net_first_variation = pick(network_first_variation, False)
 
 
 N_BLOCKS = 64  # overdamped: parallel blocks
@@ -70,8 +77,7 @@ def mc_slope(a, b, c):
 #: a mean-field energy packed for the compiled steps (``mf`` field of the packed problem;
 #: None without an energy, so that Numba prunes every energy branch).
 #:
-#: net : NetworkArrays, or None for a Python energy (the solver then fills ``out`` from
-#:     Python before every step: a tabulated drift, frozen over the step)
+#: net : NetworkArrays (a 1-datum placeholder for a Python energy)
 #: points : (n, d) x-centres (C order of the x-cells), the measure's atoms
 #: query : (q, d) points where the drift (or first variation) is evaluated: the right faces
 #:     (1-D overdamped), the faces of both axes stacked (2-D overdamped, (2n, 2)), the
@@ -80,7 +86,12 @@ def mc_slope(a, b, c):
 #: resid : (M,) scratch, the residuals f_μ(z_j) − y_j
 #: out : (q, d) the drift at ``query`` (or, ``potential`` True, (q, 1): δF/δμ itself)
 #: potential : bool, evaluate δF/δμ (SG schemes) rather than its gradient
-MeanFieldArrays = namedtuple("MeanFieldArrays", "net points query weights resid out potential")
+#: tabulated : bool, a Python energy: the solver fills ``out`` from Python before every
+#:     step (a tabulated drift, frozen over the step) and adds its value to the free
+#:     energy; the compiled steps only read ``out`` (same Numba type as a network, so both
+#:     share one compiled loop)
+MeanFieldArrays = namedtuple("MeanFieldArrays", "net points query weights resid out potential "
+                                                "tabulated")
 
 
 @njit(cache=True)
@@ -91,46 +102,37 @@ def has_energy(mf):
 
 
 @njit(cache=True)
-def _mf_eval(net, points, weights, query, resid, out, potential):
-    """``out`` = ∇x δF/δμ (or δF/δμ, ``potential``) at ``query`` for μ = (points, weights);
-    nothing for a Python energy (``net`` None: ``out`` was filled by the solver)."""
-    if net is None:
-        return
-    network_residuals(points, weights, net, resid)
-    if potential:
-        network_first_variation(query, net, resid, out.reshape(out.shape[0]))
-    else:
-        network_drift(query, net, resid, out)
-
-
-@njit(cache=True)
 def mf_update(mf):
     """Evaluate the energy's drift (or potential) at ``mf.query`` from the cell masses
-    already in ``mf.weights`` (one residual pass and one drift pass: O(cells × M))."""
-    _mf_eval(mf.net, mf.points, mf.weights, mf.query, mf.resid, mf.out, mf.potential)
-
-
-@njit(cache=True)
-def _mf_value(net, points, weights, resid):
-    """F(μ) for μ = (points, weights); 0 for a Python energy (the solver adds its value)."""
-    if net is None:
-        return 0.0
-    network_residuals(points, weights, net, resid)
-    return network_value(resid)
+    already in ``mf.weights`` (one residual pass and one drift pass: O(cells × M));
+    nothing for a Python energy (``mf.tabulated``: ``out`` was filled by the solver)."""
+    if mf.tabulated:
+        return
+    net = mf.net
+    points, weights, query, resid, out = mf.points, mf.weights, mf.query, mf.resid, mf.out
+    _net_residuals(points, weights, net, resid)
+    if mf.potential:
+        _net_first_variation(query, net, resid, out.reshape(out.shape[0]))
+    else:
+        _net_drift(query, net, resid, out)
 
 
 # not inlined: the ``is None`` branch is pruned only on a function's own arguments
 @njit(cache=True)
 def energy_value(mf, cells, scale):
     """F(μ) of the measure with masses ``scale · cells`` (flattened in C order) at the
-    x-centres; 0 without an energy (``mf`` None)."""
+    x-centres; 0 without an energy (``mf`` None) and for a Python energy (the solver adds
+    its value)."""
     if mf is None:
+        return 0.0
+    if mf.tabulated:
         return 0.0
     c = cells.reshape(cells.size)
     w = mf.weights
     for i in range(w.size):
         w[i] = c[i] * scale
-    return _mf_value(mf.net, mf.points, w, mf.resid)
+    _net_residuals(mf.points, w, mf.net, mf.resid)
+    return network_value(mf.resid)
 
 
 # ---------------------------------------------------------------------------------------

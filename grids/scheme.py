@@ -54,18 +54,22 @@ def pack_energy(energy, points, query, potential=False):
     (n, d) evaluated at ``query`` (q, d); None when ``energy`` is None.
 
     ``potential``: the steps read δF/δμ (shape (q, 1)) rather than ∇x δF/δμ (q, d).
-    A Python energy (no ``pack``) gets ``net=None``: the solver fills ``out`` itself.
+    A Python energy (no ``pack``) gets ``tabulated=True`` and a placeholder network of the
+    same Numba type: the solver fills ``out`` itself.
     """
     if energy is None:
         return None
     net = compiled_energy(energy)
     points = np.ascontiguousarray(points, dtype=np.float64)
     query = np.ascontiguousarray(query, dtype=np.float64)
-    m = net.z.shape[0] if net is not None else 1
+    tabulated = net is None
+    if tabulated:
+        net = NetworkArrays(np.zeros((1, 1)), np.zeros(1), 0, False, 0.0)
     width = 1 if potential else query.shape[1]
     return MeanFieldArrays(net=net, points=points, query=query,
-                           weights=np.zeros(points.shape[0]), resid=np.zeros(m),
-                           out=np.zeros((query.shape[0], width)), potential=bool(potential))
+                           weights=np.zeros(points.shape[0]), resid=np.zeros(net.z.shape[0]),
+                           out=np.zeros((query.shape[0], width)), potential=bool(potential),
+                           tabulated=bool(tabulated))
 
 
 def _eval(fn, x, name):

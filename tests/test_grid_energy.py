@@ -20,8 +20,14 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
+from vfp.grids import reference as R
+from vfp.grids import reference2d as ref2d
+from vfp.grids.driver import N_DIAG
+from vfp.grids.explicit import Upwind
 from vfp.grids.grid import Axis
 from vfp.grids.meanfield import TwoLayerNetwork
+from vfp.grids.overdamped2d import SGImplicit2D, Upwind2D, free_energy_2d
+from vfp.grids.scheme import control
 from vfp.grids.quadrature import cell_averages_1d, cell_averages_2d
 from vfp.grids.reference2d import gaussian_cell_averages
 from vfp.grids.solver import (KineticProblem, KineticProblem2D, OverdampedProblem,
@@ -34,7 +40,7 @@ def _identity_network(p, m=24, seed=3):
     """Identity activation, output weight 1, data z ~ N(0, I_p), y = teacher·z + noise."""
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(m, p))
-    y = z @ np.linspace(0.8, -0.5, p) + 0.1 * rng.normal(size=m)
+    y = z @ np.linspace(-1.5, 1.2, p) + 0.1 * rng.normal(size=m)
     net = TwoLayerNetwork(z, y, "identity", 1.0)
     sigma = z.T @ z / m
     b = z.T @ y / m
@@ -193,49 +199,67 @@ def _check_mass_positivity(sol, vol):
 
 
 # ---------------------------------------------------------------------------------------
-# fast exact-solution checks (default suite)
+# exact-solution checks: upwind in the default suite (one compiled loop per regime serves
+# every fast test), second-order schemes and the observed orders behind --runslow
 # ---------------------------------------------------------------------------------------
 
-#: L1 error bounds of the fast checks: measured errors (see the slow order study) times 2
-#: on these grids; the error of ignoring the energy is ≥ 10× larger in every case
+RUNNERS = {"od1": run_overdamped_1d, "kin1": run_kinetic_1d, "od2": run_overdamped_2d}
+
+#: (cells, L1 bound) of the fast checks: about twice the measured error of the scheme on
+#: that grid (measured 0.046, 0.45, 0.26; errors O(h^p), orders measured by
+#: test_identity_network_observed_order); the exact law without the energy is ≥ 3×
+#: farther from the grid than the one with it (measured 31×, 3.8×, 6×)
 FAST = {
-    ("od1", "muscl"): (200, 4e-3),
-    ("od1", "sg_implicit"): (200, 4e-3),
-    ("od1", "upwind"): (200, 3e-2),
-    ("kin1", "sg_imex"): (64, 4e-2),
-    ("od2", "muscl"): (40, 3e-2),
+    ("od1", "upwind"): (200, 0.1),
+    ("kin1", "upwind"): (48, 0.9),
+    ("od2", "upwind"): (32, 0.5),
 }
 
 
-@pytest.mark.parametrize("scheme", ["muscl", "sg_implicit"])
-def test_identity_network_overdamped_1d_exact(scheme):
-    cells, tol = FAST[("od1", scheme)]
-    sol, exact, free, vol, _ = run_overdamped_1d(cells, scheme)
+def _check_exact(case, scheme, cells, tol):
+    sol, exact, free, vol, _ = RUNNERS[case](cells, scheme)
     assert sol.success, sol.message
     err = l1(sol.states[-1], exact, vol)
     assert err < tol
-    assert l1(sol.states[-1], free, vol) > 10 * tol
+    assert l1(sol.states[-1], free, vol) > 3 * err
     _check_mass_positivity(sol, vol)
+    return err
 
 
-def test_identity_network_kinetic_1d_exact():
-    cells, tol = FAST[("kin1", "sg_imex")]
-    sol, exact, free, vol, _ = run_kinetic_1d(cells, "sg_imex")
-    assert sol.success, sol.message
-    err = l1(sol.states[-1], exact, vol)
-    assert err < tol
-    assert l1(sol.states[-1], free, vol) > 5 * tol
-    _check_mass_positivity(sol, vol)
+@pytest.mark.parametrize("case", ["od1", "kin1", "od2"])
+def test_identity_network_exact_upwind(case):
+    cells, tol = FAST[(case, "upwind")]
+    _check_exact(case, "upwind", cells, tol)
 
 
-def test_identity_network_overdamped_2d_exact():
-    cells, tol = FAST[("od2", "muscl")]
-    sol, exact, free, vol, _ = run_overdamped_2d(cells, "muscl")
-    assert sol.success, sol.message
-    err = l1(sol.states[-1], exact, vol)
-    assert err < tol
-    assert l1(sol.states[-1], free, vol) > 10 * tol
-    _check_mass_positivity(sol, vol)
+#: schemes, grids and the smallest accepted observed order (the formal order minus a
+#: margin for the pre-asymptotic range; upwind 1, muscl / sg 2)
+ORDER_STUDY = [
+    ("od1", "upwind", (100, 200, 400), 0.8),
+    ("od1", "muscl", (100, 200, 400), 1.7),
+    ("od1", "sg_implicit", (100, 200, 400), 1.7),
+    ("kin1", "upwind", (32, 64, 128), 0.6),
+    ("kin1", "muscl", (32, 64, 128), 1.5),
+    ("kin1", "sg_imex", (32, 64, 128), 1.5),
+    ("od2", "upwind", (20, 40, 80), 0.8),
+    ("od2", "muscl", (20, 40, 80), 1.7),
+    ("od2", "sg_implicit", (20, 40, 80), 1.7),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case,scheme,grids,min_order", ORDER_STUDY,
+                         ids=[f"{c}-{s}" for c, s, _, _ in ORDER_STUDY])
+def test_identity_network_observed_order(case, scheme, grids, min_order):
+    errs = []
+    for cells in grids:
+        sol, exact, free, vol, _ = RUNNERS[case](cells, scheme)
+        assert sol.success, sol.message
+        errs.append(l1(sol.states[-1], exact, vol))
+        _check_mass_positivity(sol, vol)
+    orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
+    print(f"{case} {scheme} cells {grids} L1 {errs} observed orders {orders}")
+    assert orders[-1] > min_order
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,15 +298,14 @@ def test_python_energy_equals_compiled_upwind(runner):
 TANH_LAM = 0.1
 
 
-def tanh_problem(cells):
+def tanh_problem(cells, lam=TANH_LAM):
     """Neurons x = (w, a) ∈ [−3, 3]², teacher y = 0.8 tanh(1.5 z) on 16 inputs in [−2, 2],
-    weight decay V = |x|²/2, λ = 0.1."""
+    weight decay V = |x|²/2, temperature ``lam``."""
     z = np.linspace(-2.0, 2.0, 16)[:, None]
     y = 0.8 * np.tanh(1.5 * z[:, 0])
     net = TwoLayerNetwork(z, y, "tanh", "learned")
     ax = Axis(-3.0, 3.0, cells)
-    return OverdampedProblem2D(ax, Axis(-3.0, 3.0, cells), TANH_LAM, _quad2, _dquad2,
-                               energy=net)
+    return OverdampedProblem2D(ax, Axis(-3.0, 3.0, cells), lam, _quad2, _dquad2, energy=net)
 
 
 def tanh_initial(prob):
@@ -311,10 +334,28 @@ def test_tanh_network_objective_and_risk_decrease():
     assert np.all(np.diff(fe) <= 1e-12 * np.abs(fe[:-1]))
     risk = [prob.energy.value(*cell_measure(prob, s)) for s in sol.states]
     assert np.all(np.diff(risk) < 0.0)
-    assert risk[-1] < 0.5 * risk[0]
+    assert risk[-1] < 0.6 * risk[0]          # measured 0.54
     _check_mass_positivity(sol, prob.x1.h * prob.x2.h)
 
 
+def test_tanh_network_fixed_point_residual_falls_with_h():
+    """upwind: the long-time state satisfies ρ∞ ∝ exp(−(V + δF/δμ(ρ∞))/λ) up to the
+    scheme's O(h) error (the zero-flux state of the upwind flux is a first-order
+    approximation of the Gibbs state): the residual halves, within a margin, when h does."""
+    res = []
+    for cells in (12, 24):
+        prob = tanh_problem(cells, lam=0.4)     # a cell Péclet number a h/λ ≲ 1
+        r0 = tanh_initial(prob)
+        sol = solve(prob, r0, [0.0, 10.0], scheme="upwind", diagnostics_every=100)
+        assert sol.success, sol.message
+        res.append(gibbs_residual(prob, sol.states[-1]))
+        assert gibbs_residual(prob, r0) > 3 * res[-1]
+    # first order: measured residuals 0.321, 0.178, 0.096 on 12, 24, 48 cells (ratios 0.56,
+    # 0.54; converged in time by t = 5)
+    assert res[1] < 0.7 * res[0]
+
+
+@pytest.mark.slow
 def test_tanh_network_long_time_state_is_the_gibbs_fixed_point():
     """sg_implicit: the discrete Gibbs state of Φ = V + δF/δμ(ρ) at the centres zeroes every
     Scharfetter–Gummel flux, so the long-time state satisfies the fixed-point equation to
@@ -325,3 +366,75 @@ def test_tanh_network_long_time_state_is_the_gibbs_fixed_point():
     assert sol.success, sol.message
     assert gibbs_residual(prob, r0) > 0.1
     assert gibbs_residual(prob, sol.states[-1]) < 1e-6
+
+
+# ---------------------------------------------------------------------------------------
+# compiled steps against the NumPy twins (grids.reference*, network by
+# grids.reference_meanfield), tanh network on a rough state
+# ---------------------------------------------------------------------------------------
+
+def _tanh_1d():
+    z = np.linspace(-2.0, 2.0, 9)[:, None]
+    return TwoLayerNetwork(z, np.sin(1.3 * z[:, 0]), "tanh", 1.5)
+
+
+def _rough(shape, vol, seed):
+    r = np.random.default_rng(seed).random(shape) + 0.05
+    return r / (r.sum() * vol)
+
+
+def _one_step(cls, prob, state, cfl):
+    """One compiled step of ``cls`` (in place); returns its Δt."""
+    diag = np.empty((4, N_DIAG))
+    st, t, n, step, nd, dt, mn, mx = cls.advance(
+        prob, state, control(cfl, 0.0, 0.0, 100.0, False, False, 1, 0, 1), diag)
+    assert n == 1
+    return dt
+
+
+def test_overdamped_1d_step_matches_twin():
+    prob = OverdampedProblem(Axis(-3.0, 3.0, 30), 0.3, _quad1, _dquad1, energy=_tanh_1d())
+    r0 = _rough(prob.shape, prob.x.h, 1)
+    state = r0.copy()
+    dt = _one_step(Upwind, prob, state, 0.8)
+    expect, dt_ref = R.overdamped_step(prob, r0, "upwind", 0.8)
+    assert dt == pytest.approx(dt_ref, rel=1e-13)
+    np.testing.assert_allclose(state, expect, rtol=0, atol=1e-13 * np.max(expect))
+
+
+def test_kinetic_1d_step_matches_twin():
+    x = Axis(-3.0, 3.0, 12)
+    prob = KineticProblem(x, Axis(-3.0, 3.0, 10), 1.0, 0.3, _quad1, _dquad1,
+                          energy=_tanh_1d())
+    f0 = _rough(prob.shape, x.h * prob.v.h, 2)
+    state = f0.copy()
+    dt = _one_step(Upwind, prob, state, 0.8)
+    expect, dt_ref = R.kinetic_step(prob, f0, "upwind", 0.8)
+    assert dt == pytest.approx(dt_ref, rel=1e-13)
+    np.testing.assert_allclose(state, expect, rtol=0, atol=1e-13 * np.max(expect))
+
+
+def test_overdamped_2d_step_and_free_energy_match_twins():
+    prob = tanh_problem(10)
+    r0 = _rough(prob.shape, prob.x1.h * prob.x2.h, 3)
+    state = r0.copy()
+    dt = _one_step(Upwind2D, prob, state, 0.8)
+    assert dt == pytest.approx(ref2d.step_rule(prob, r0, 0.8), rel=1e-13)
+    expect = ref2d.explicit_step(prob, r0, dt, "upwind")
+    np.testing.assert_allclose(state, expect, rtol=0, atol=1e-13 * np.max(expect))
+    sol = solve(prob, r0, [0.0], scheme="upwind")
+    fe = sol.diagnostics["free_energy"][0]
+    assert fe == pytest.approx(ref2d.free_energy(prob, r0), rel=1e-12)
+    assert fe == pytest.approx(free_energy_2d(prob, r0), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_sg_steps_match_twins():
+    prob = tanh_problem(10)
+    r0 = _rough(prob.shape, prob.x1.h * prob.x2.h, 4)
+    state = r0.copy()
+    dt = 0.05
+    SGImplicit2D.advance(prob, state, control(1.0, dt, 0.0, dt, False, False, 1, 0, 1),
+                         np.empty((4, N_DIAG)))
+    expect = ref2d.sg_step(prob, r0, dt)
+    np.testing.assert_allclose(state, expect, rtol=0, atol=1e-12 * np.max(expect))
