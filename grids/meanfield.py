@@ -21,7 +21,10 @@ Two-layer network, squared loss over data (z_j, y_j), j = 1..M, z_j ∈ R^p::
     ∇x δF/δμ(x) = (1/M) Σ_j r_j ∇x h(x; z_j)
 
 σ ∈ {identity, tanh, relu, sigmoid}; relu'(0) = 0. One evaluation of the drift at the
-measure's own points costs 2·n·M activations (residuals, then drift).
+measure's own points costs 2·n·M activations (residuals, then drift). The kernels work
+on vectors over the data (pre-activations x·z_j for all j, then σ, then sums), with a
+branch-free tanh that vectorises (:func:`_tanh`); every reduction has a fixed order, so
+results do not depend on the number of threads (benchmarks/meanfield_throughput.py).
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import types
+from numba.extending import intrinsic
 
 from .driver import threaded
 
@@ -56,11 +62,76 @@ class NetworkArrays(NamedTuple):
     c: float
 
 
+# ----------------------------------------------------------------------------------------
+# a tanh that LLVM can vectorise
+# ----------------------------------------------------------------------------------------
+# Without Intel's SVML, Numba's math.tanh is one libm call per element and a loop over it
+# stays scalar; tanh is most of the cost of the drift. _tanh below is branch-free IEEE
+# arithmetic (no fastmath): tanh(u) = sign(u) e/(e + 2), e = expm1(2|u|), with expm1 by
+# range reduction 2|u| = k ln2 + r, |r| ≤ ln2/2, a degree-13 Taylor polynomial of
+# expm1(r) (truncation < 1e-17 relative) and 2^k built in the exponent bits. Relative
+# error a few ulp (checked against np.tanh in tests/test_meanfield.py).
+
+_LN2_HI = 6.93147180369123816490e-01      # ln 2 with 21 trailing zero bits: k·_LN2_HI exact
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+_ROUND_MAGIC = 6755399441055744.0         # 1.5·2^52: x + magic rounds x to an integer
+_TANH_ONE = 20.0                           # |u| ≥ 20: tanh(u) rounds to ±1
+
+
+@intrinsic
+def _float_bits(typingctx, x):
+    """The IEEE bits of a float64 as an int64 (an LLVM bitcast, vectorisable)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return sig, codegen
+
+
+@intrinsic
+def _bits_float(typingctx, i):
+    """The float64 with the IEEE bits of an int64 (an LLVM bitcast, vectorisable)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _tanh(u):
+    """tanh(u), branch-free (selects only), so that a loop over it vectorises."""
+    a = min(abs(u), _TANH_ONE)
+    x = 2.0 * a                                     # 0 ≤ x ≤ 40
+    shifted = x * _INV_LN2 + _ROUND_MAGIC
+    kf = shifted - _ROUND_MAGIC                     # round(x / ln 2), 0 ≤ k ≤ 58
+    r = (x - kf * _LN2_HI) - kf * _LN2_LO           # |r| ≤ ln2/2 (+ rounding)
+    q = 1.0 / 6227020800.0
+    q = q * r + 1.0 / 479001600.0
+    q = q * r + 1.0 / 39916800.0
+    q = q * r + 1.0 / 3628800.0
+    q = q * r + 1.0 / 362880.0
+    q = q * r + 1.0 / 40320.0
+    q = q * r + 1.0 / 5040.0
+    q = q * r + 1.0 / 720.0
+    q = q * r + 1.0 / 120.0
+    q = q * r + 1.0 / 24.0
+    q = q * r + 1.0 / 6.0
+    q = q * r + 0.5
+    em1_r = r + r * r * q                           # expm1(r)
+    # 2^k from the exponent bits: the low bits of `shifted` hold k
+    two_k = _bits_float((_float_bits(shifted) + 1023) << 52)
+    e = two_k * em1_r + (two_k - 1.0)               # expm1(x) = 2^k expm1(r) + 2^k − 1
+    t = e / (e + 2.0)
+    return t if u >= 0.0 else -t
+
+
 @njit(cache=True, inline="always")
 def _sigma(u, act):
     """σ(u)."""
     if act == 1:
-        return math.tanh(u)
+        return _tanh(u)
     if act == 2:
         return u if u > 0.0 else 0.0
     if act == 3:
@@ -71,25 +142,102 @@ def _sigma(u, act):
     return u
 
 
-@njit(cache=True, inline="always")
-def _sigma_prime(u, act):
-    """(σ(u), σ'(u))."""
+@njit(cache=True)
+def _activate(u, s, m, act):
+    """s[j] = σ(u[j]), j < m: one loop per activation, so that each vectorises."""
     if act == 1:
-        s = math.tanh(u)
-        return s, 1.0 - s * s
-    if act == 2:
-        if u > 0.0:
-            return u, 1.0
-        return 0.0, 0.0
-    if act == 3:
-        s = _sigma(u, act)
-        return s, s * (1.0 - s)
-    return u, 1.0
+        for j in range(m):
+            s[j] = _tanh(u[j])
+    elif act == 2:
+        for j in range(m):
+            s[j] = u[j] if u[j] > 0.0 else 0.0
+    elif act == 3:
+        for j in range(m):
+            s[j] = _sigma(u[j], 3)
+    else:
+        for j in range(m):
+            s[j] = u[j]
+
+
+@njit(cache=True)
+def _activate_prime(u, s, ds, m, act):
+    """s[j] = σ(u[j]), ds[j] = σ'(u[j]) (relu'(0) = 0), j < m."""
+    if act == 1:
+        for j in range(m):
+            t = _tanh(u[j])
+            s[j] = t
+            ds[j] = 1.0 - t * t
+    elif act == 2:
+        for j in range(m):
+            pos = u[j] > 0.0
+            s[j] = u[j] if pos else 0.0
+            ds[j] = 1.0 if pos else 0.0
+    elif act == 3:
+        for j in range(m):
+            t = _sigma(u[j], 3)
+            s[j] = t
+            ds[j] = t * (1.0 - t)
+    else:
+        for j in range(m):
+            s[j] = u[j]
+            ds[j] = 1.0
+
+
+@njit(cache=True, inline="always")
+def _preactivation(x, i, zt, u, m, p):
+    """u[j] = x_i · z_j, j < m (zt = zᵀ (p, M): unit-stride over j, vectorised)."""
+    xi = x[i, 0]
+    z0 = zt[0]
+    for j in range(m):
+        u[j] = xi * z0[j]
+    for k in range(1, p):
+        xk = x[i, k]
+        zk = zt[k]
+        for j in range(m):
+            u[j] += xk * zk[j]
+
+
+@njit(cache=True, inline="always")
+def _transposed(z):
+    m, p = z.shape
+    zt = np.empty((p, m))
+    for j in range(m):
+        for k in range(p):
+            zt[k, j] = z[j, k]
+    return zt
+
+
+@njit(cache=True, inline="always")
+def _dot4(a, b, m):
+    """Σ_j a[j] b[j] in four interleaved partial sums (a fixed order: deterministic)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    m4 = m - m % 4
+    for j in range(0, m4, 4):
+        s0 += a[j] * b[j]
+        s1 += a[j + 1] * b[j + 1]
+        s2 += a[j + 2] * b[j + 2]
+        s3 += a[j + 3] * b[j + 3]
+    for j in range(m4, m):
+        s0 += a[j] * b[j]
+    return (s0 + s1) + (s2 + s3)
+
+
+#: points per block of the residual reduction (fixed: the sum order, hence the result,
+#: does not depend on the thread count)
+POINT_BLOCK = 128
+#: queries per parallel task of the drift
+QUERY_BLOCK = 64
 
 
 @threaded
 def network_outputs(points, weights, net, out):
     """out[j] = f_μ(z_j) = Σ_i w_i h(x_i; z_j).
+
+    Parallel over fixed blocks of POINT_BLOCK points, each block's partial sums (M,) in
+    point order, then the blocks summed in block order: deterministic, any thread count.
 
     Parameters
     ----------
@@ -100,18 +248,27 @@ def network_outputs(points, weights, net, out):
     m, p = z.shape
     n = points.shape[0]
     act = net.activation
-    for j in prange(m):
-        acc = 0.0
-        for i in range(n):
-            wi = weights[i]
-            if wi == 0.0:
-                continue
-            u = 0.0
-            for k in range(p):
-                u += points[i, k] * z[j, k]
+    zt = _transposed(z)
+    nblk = (n + POINT_BLOCK - 1) // POINT_BLOCK
+    partial = np.zeros((nblk, m))
+    for b in prange(nblk):
+        u = np.empty(m)
+        s = np.empty(m)
+        acc = partial[b]
+        for i in range(b * POINT_BLOCK, min(n, (b + 1) * POINT_BLOCK)):
             scale = points[i, p] if net.learned else net.c
-            acc += wi * scale * _sigma(u, act)
-        out[j] = acc
+            c = weights[i] * scale
+            if c == 0.0:
+                continue
+            _preactivation(points, i, zt, u, m, p)
+            _activate(u, s, m, act)
+            for j in range(m):
+                acc[j] += c * s[j]
+    for j in prange(m):
+        tot = 0.0
+        for b in range(nblk):
+            tot += partial[b, j]
+        out[j] = tot
 
 
 @threaded(parallel=False)
@@ -135,6 +292,9 @@ def network_value(resid):
 def network_drift(query, net, resid, out):
     """out[q] = ∇x δF/δμ(x_q) = (1/M) Σ_j r_j ∇x h(x_q; z_j).
 
+    Per query: the pre-activations u_j and σ(u_j), σ'(u_j) as vectors over the data, then
+    the sums over j (parallel over blocks of queries; per query a fixed order).
+
     Parameters
     ----------
     query : float64 (nq, d);  net : NetworkArrays;  resid : float64 (M,), the residuals
@@ -144,22 +304,23 @@ def network_drift(query, net, resid, out):
     m, p = z.shape
     act = net.activation
     inv_m = 1.0 / m
-    for q in prange(query.shape[0]):
-        for k in range(out.shape[1]):
-            out[q, k] = 0.0
-        scale = query[q, p] if net.learned else net.c
-        for j in range(m):
-            u = 0.0
+    zt = _transposed(z)
+    nq = query.shape[0]
+    nblk = (nq + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for b in prange(nblk):
+        u = np.empty(m)
+        s = np.empty(m)
+        ds = np.empty(m)
+        for q in range(b * QUERY_BLOCK, min(nq, (b + 1) * QUERY_BLOCK)):
+            scale = query[q, p] if net.learned else net.c
+            _preactivation(query, q, zt, u, m, p)
+            _activate_prime(u, s, ds, m, act)
+            for j in range(m):
+                ds[j] *= resid[j]                  # r_j σ'(u_j)
             for k in range(p):
-                u += query[q, k] * z[j, k]
-            s, ds = _sigma_prime(u, act)
-            g = resid[j] * scale * ds
-            for k in range(p):
-                out[q, k] += g * z[j, k]
+                out[q, k] = scale * _dot4(ds, zt[k], m) * inv_m
             if net.learned:
-                out[q, p] += resid[j] * s
-        for k in range(out.shape[1]):
-            out[q, k] *= inv_m
+                out[q, p] = _dot4(s, resid, m) * inv_m
 
 
 @threaded
@@ -168,15 +329,17 @@ def network_first_variation(query, net, resid, out):
     z = net.z
     m, p = z.shape
     act = net.activation
-    for q in prange(query.shape[0]):
-        scale = query[q, p] if net.learned else net.c
-        acc = 0.0
-        for j in range(m):
-            u = 0.0
-            for k in range(p):
-                u += query[q, k] * z[j, k]
-            acc += resid[j] * _sigma(u, act)
-        out[q] = scale * acc / m
+    zt = _transposed(z)
+    nq = query.shape[0]
+    nblk = (nq + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for b in prange(nblk):
+        u = np.empty(m)
+        s = np.empty(m)
+        for q in range(b * QUERY_BLOCK, min(nq, (b + 1) * QUERY_BLOCK)):
+            scale = query[q, p] if net.learned else net.c
+            _preactivation(query, q, zt, u, m, p)
+            _activate(u, s, m, act)
+            out[q] = scale * _dot4(s, resid, m) / m
 
 
 def _as_points(points, d, name):

@@ -78,3 +78,43 @@ def test_bad_inputs_are_refused():
     net = TwoLayerNetwork(z, np.zeros(4), "tanh")
     with pytest.raises(ValueError, match=r"points must have shape \(n, 3\)"):
         net.value(np.zeros((5, 2)), np.ones(5))
+
+
+def test_vectorisable_tanh_matches_numpy_to_a_few_ulp(rng):
+    """The branch-free tanh of the kernels (grids.meanfield._tanh) against np.tanh: at
+    most 4 ulp over every scale, ±1 beyond |u| = 20, odd, NaN kept."""
+    from numba import njit
+
+    from vfp.grids.meanfield import _tanh
+
+    @njit
+    def apply(u, out):
+        for j in range(u.size):
+            out[j] = _tanh(u[j])
+
+    u = np.concatenate([rng.normal(size=20_000) * s for s in (1e-9, 1e-3, 0.3, 1.0, 4.0, 30.0)]
+                       + [np.array([0.0, 0.3465735902799727, 18.5, 20.0, 1e300, -1e300])])
+    out = np.empty_like(u)
+    apply(u, out)
+    expect = np.tanh(u)
+    assert np.all(np.abs(out - expect) <= 4 * np.spacing(np.abs(expect)))
+    neg = np.empty_like(u)
+    apply(-u, neg)
+    np.testing.assert_array_equal(neg, -out)
+    nan = np.empty(1)
+    apply(np.array([np.nan]), nan)
+    assert np.isnan(nan[0])
+
+
+def test_kernels_do_not_depend_on_the_thread_count(rng):
+    import numba
+    net, x, w, _, _ = _problem(rng, "tanh", "learned", n=1000, m=50, p=3)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = net.drift(x, x, w)
+        numba.set_num_threads(max(2, before))
+        many = net.drift(x, x, w)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, many)
