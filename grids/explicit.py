@@ -56,7 +56,7 @@ def kinetic_rule(f, p, work, cfl, dt_fixed):
     sums in ``work.psum``); leaves the force in ``work.G`` and max|a| in ``work.sc[0]``."""
     nv = p.vc.size
     kin_force(work.psum, p.hx, p.hv, p.Vp, p.khat, p.tw, p.rev, work.wc, work.rho,
-              work.conv, work.G)
+              work.conv, work.G, p.mf)
     amax = kin_amax(work.G, p.gamma, p.vf[1], p.vf[nv - 1])
     work.sc[0] = amax
     diff = p.gamma * p.lam / p.hv
@@ -101,7 +101,7 @@ def kinetic_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
         kin_update_muscl(cur, cur, nxt, 0.0, p.vc, p.vf, G, p.j0, gamma, diff, lx, lv,
                          rowsum, work.pmin, work.pmax)
         kin_force(rowsum, hx, hv, p.Vp, p.khat, p.tw, p.rev, work.wc, work.rho,
-                  work.conv, G)
+                  work.conv, G, p.mf)
         if not (p.has_int and cfl <= 0.5):
             break
         amax2 = kin_amax(G, gamma, vlo, vhi)
@@ -131,7 +131,7 @@ def overdamped_setup(r, p):
 def overdamped_rule(r, p, work, cfl, dt_fixed):
     """Δt = cfl / (max_i out_i/h + 2λ/h²), out_i = max(−a_{i+1/2}, 0) + max(a_{i−1/2}, 0),
     with the face drift of ``r`` (left in ``work.aface``; max_i out_i in ``work.sc[0]``)."""
-    od_face_drift(r, p.h, p.Vpf, p.khat, p.tw, p.rev, work.wc, work.conv, work.aface)
+    od_face_drift(r, p.h, p.Vpf, p.khat, p.tw, p.rev, work.wc, work.conv, work.aface, p.mf)
     out = od_max_outflow(work.aface, r.size)
     work.sc[0] = out
     diff = p.lam / p.h
@@ -162,7 +162,7 @@ def overdamped_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
     for attempt in range(8):
         ldt = dt / h
         od_update(True, cur, cur, nxt, 0.0, aface, diff, ldt, work.psum, work.pmin, work.pmax)
-        od_face_drift(nxt, h, p.Vpf, p.khat, p.tw, p.rev, work.wc, work.conv, aface)
+        od_face_drift(nxt, h, p.Vpf, p.khat, p.tw, p.rev, work.wc, work.conv, aface, p.mf)
         if not (p.has_int and cfl <= 0.5):
             break
         out2 = od_max_outflow(aface, n)

@@ -139,7 +139,7 @@ def imex_step(f, g, p, work, dt, land, cfl, counters):
     half = 0.5 * dt
     # C(Δt/2) with G(ρ^n): without an interaction G = V' and the factors depend on Δt only
     kin_force(w.psum, p.hx, p.hv, p.Vp, p.khat, p.tw, p.rev, w.wc, w.rho, w.conv,
-              w.G)
+              w.G, p.mf)
     refactor = p.has_int or half != w.sc[1]
     collide_rows(f, w.G, p.vc, p.v2half, p.gamma, p.lam, p.hv, half, refactor, w.scratch,
                  w.psum, w.pmin, w.pmax, w.fell)
@@ -150,7 +150,7 @@ def imex_step(f, g, p, work, dt, land, cfl, counters):
     _transport(f, g, p.vc, p.vf, w.zeroG, p.j0, dt / p.hx, w.psum, w.pmin, w.pmax)
     # C(Δt/2) with G(ρ^{n+1}) (C does not change ρ)
     kin_force(w.psum, p.hx, p.hv, p.Vp, p.khat, p.tw, p.rev, w.wc, w.rho, w.conv,
-              w.G)
+              w.G, p.mf)
     collide_rows(f, w.G, p.vc, p.v2half, p.gamma, p.lam, p.hv, half, p.has_int, w.scratch,
                  w.psum, w.pmin, w.pmax, w.fell)
     if p.has_int:

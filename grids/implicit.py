@@ -66,8 +66,8 @@ import numpy as np
 from numba import njit
 
 from .convolution import conv_apply
-from .kernels import overdamped_work
-from .scheme import Scheme, pack_overdamped
+from .kernels import mf_update, overdamped_work
+from .scheme import Scheme, pack_energy, pack_overdamped
 
 __all__ = ["SGImplicit", "SG2Implicit", "blend_positive", "fit_weight", "bernoulli",
            "sg_coefficients", "sg_apply", "thomas_factor", "thomas_solve", "sg_step",
@@ -185,7 +185,8 @@ def thomas_solve(dp, c, cp, inv, rhs, out):
 
 
 @njit(cache=True)
-def _phi(r, Vc, wkhat, tw, rev, work, h, conv, phi):
+def _phi(r, Vc, wkhat, tw, rev, work, h, conv, phi, mf):
+    """Φ = V + W * ρ (+ δF/δμ(ρ) with an energy ``mf``) at the centres."""
     n = r.size
     if wkhat is not None:
         conv_apply(wkhat, tw, rev, work, r, h, conv)
@@ -194,6 +195,12 @@ def _phi(r, Vc, wkhat, tw, rev, work, h, conv, phi):
     else:
         for i in range(n):
             phi[i] = Vc[i]
+    if mf is not None:
+        for i in range(n):
+            mf.weights[i] = r[i] * h
+        mf_update(mf)
+        for i in range(n):
+            phi[i] += mf.out[i, 0]
 
 
 @njit(cache=True)
@@ -223,7 +230,7 @@ def _trbdf2(r0, dp, dm, dt, cp, inv, tmp, out):
 
 @njit(cache=True)
 def _step(r0, phi_src, dt, Vc, wkhat, tw, rev, work, h, lam, conv, phi, dp, dm, cp,
-          inv, cpb, invb, tmp, out, refactor, fit):
+          inv, cpb, invb, tmp, out, refactor, fit, mf):
     """One step with the rates from ``phi_src``; TR-BDF2, backward Euler if negative.
 
     ``refactor`` False reuses the rates and TR-BDF2 factors already in dp, dm, cp, inv.
@@ -231,7 +238,7 @@ def _step(r0, phi_src, dt, Vc, wkhat, tw, rev, work, h, lam, conv, phi, dp, dm, 
     """
     amax = 0.0
     if refactor:
-        _phi(phi_src, Vc, wkhat, tw, rev, work, h, conv, phi)
+        _phi(phi_src, Vc, wkhat, tw, rev, work, h, conv, phi, mf)
         amax = sg_coefficients(phi, lam, h, dp, dm, fit)
         thomas_factor(dp, dm, 0.5 * GAMMA * dt, cp, inv)
     mn = _trbdf2(r0, dp, dm, dt, cp, inv, tmp, out)
@@ -284,8 +291,8 @@ def blend_positive(high, low):
 
 #: an overdamped problem's arrays as the implicit step reads them: V at the centres, FFT
 #: tables of W, whether W is present, h, λ, domain length, number of reduction blocks (1),
-#: Péclet-corrected weight or not
-SGArrays = namedtuple("SGArrays", "Vc khat wkhat tw rev has_int h lam length blocks fit")
+#: Péclet-corrected weight or not; the energy (δF/δμ at the centres) or None
+SGArrays = namedtuple("SGArrays", "Vc khat wkhat tw rev has_int h lam length blocks fit mf")
 
 
 @njit(cache=True)
@@ -294,7 +301,7 @@ def sg_setup(r, p):
     computed once here, their max |∂xΦ| kept in ``sc[0]`` (``sc[1]``: the Δt the factors
     were computed for, −1 none)."""
     work = overdamped_work(r, p, 0, r.size)
-    _phi(r, p.Vc, p.wkhat, p.tw, p.rev, work.wc, p.h, work.conv, work.phi)
+    _phi(r, p.Vc, p.wkhat, p.tw, p.rev, work.wc, p.h, work.conv, work.phi, p.mf)
     work.sc[0] = sg_coefficients(work.phi, p.lam, p.h, work.dp, work.dm, p.fit)
     work.sc[1] = -1.0
     return work
@@ -320,19 +327,19 @@ def sg_step(r, pred, p, work, dt, land, cfl, counters):
     w = work
     if p.has_int:
         _step(r, r, dt, p.Vc, p.wkhat, p.tw, p.rev, w.wc, h, lam, w.conv, w.phi,
-              w.dp, w.dm, w.cp, w.inv, w.cpb, w.invb, w.tmp, pred, True, p.fit)
+              w.dp, w.dm, w.cp, w.inv, w.cpb, w.invb, w.tmp, pred, True, p.fit, p.mf)
         for i in range(n):
             w.tmp2[i] = 0.5 * (r[i] + pred[i])
         amax, fb = _step(r, w.tmp2, dt, p.Vc, p.wkhat, p.tw, p.rev, w.wc, h, lam,
                          w.conv, w.phi, w.dp, w.dm, w.cp, w.inv, w.cpb, w.invb, w.tmp, pred,
-                         True, p.fit)
+                         True, p.fit, p.mf)
         w.sc[0] = amax
         counters[1] += 2
     else:
         refactor = dt != w.sc[1]
         amax2, fb = _step(r, r, dt, p.Vc, p.wkhat, p.tw, p.rev, w.wc, h, lam,
                           w.conv, w.phi, w.dp, w.dm, w.cp, w.inv, w.cpb, w.invb, w.tmp, pred,
-                          refactor, p.fit)
+                          refactor, p.fit, p.mf)
         if refactor:
             counters[1] += 1
             w.sc[0] = amax2
@@ -394,7 +401,9 @@ class SGImplicit(Scheme):
         p = pack_overdamped(problem, False)
         return SGArrays(Vc=p.Vc, khat=p.khat, wkhat=p.wkhat, tw=p.tw, rev=p.rev,
                         has_int=p.has_int, h=p.h, lam=p.lam, length=p.length, blocks=1,
-                        fit=bool(cls.fit))
+                        fit=bool(cls.fit),
+                        mf=pack_energy(getattr(problem, "energy", None), problem.x.centres[:, None],
+                                       problem.x.centres[:, None], potential=True))
 
 
 class SG2Implicit(SGImplicit):

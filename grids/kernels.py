@@ -38,6 +38,14 @@ from numba import njit, prange
 
 from .convolution import conv_apply
 from .driver import N_DIAG, NEG_TOL, check_partials, record_diagnostics, threaded  # noqa: F401
+from .driver import pick
+from .meanfield import network_drift, network_first_variation, network_residuals, network_value
+
+# serial builds of the network kernels for the compiled steps: a parallel (gufunc) kernel
+# called from a cached serial time loop crashed when the loop was loaded from the cache
+_net_residuals = pick(network_residuals, False)
+_net_drift = pick(network_drift, False)
+_net_first_variation = pick(network_first_variation, False)
 
 
 N_BLOCKS = 64  # overdamped: parallel blocks
@@ -60,6 +68,71 @@ def mc_slope(a, b, c):
     dr = c - b
     t = min(2.0 * abs(dl), 2.0 * abs(dr), 0.5 * abs(dl + dr))
     return 0.5 * (np.sign(dl) + np.sign(dr)) * t
+
+
+# ---------------------------------------------------------------------------------------
+# mean-field energies (DESIGN §9): the drift ∇x δF/δμ of the current density
+# ---------------------------------------------------------------------------------------
+
+#: a mean-field energy packed for the compiled steps (``mf`` field of the packed problem;
+#: None without an energy, so that Numba prunes every energy branch).
+#:
+#: net : NetworkArrays (a 1-datum placeholder for a Python energy)
+#: points : (n, d) x-centres (C order of the x-cells), the measure's atoms
+#: query : (q, d) points where the drift (or first variation) is evaluated: the right faces
+#:     (1-D overdamped), the faces of both axes stacked (2-D overdamped, (2n, 2)), the
+#:     x-centres (kinetic, SG schemes)
+#: weights : (n,) scratch, the cell masses of the current state
+#: resid : (M,) scratch, the residuals f_μ(z_j) − y_j
+#: out : (q, d) the drift at ``query`` (or, ``potential`` True, (q, 1): δF/δμ itself)
+#: potential : bool, evaluate δF/δμ (SG schemes) rather than its gradient
+#: tabulated : bool, a Python energy: the solver fills ``out`` from Python before every
+#:     step (a tabulated drift, frozen over the step) and adds its value to the free
+#:     energy; the compiled steps only read ``out`` (same Numba type as a network, so both
+#:     share one compiled loop)
+MeanFieldArrays = namedtuple("MeanFieldArrays", "net points query weights resid out potential "
+                                                "tabulated")
+
+
+@njit(cache=True)
+def has_energy(mf):
+    """Whether a packed problem carries an energy (a compile-time constant: not inlined,
+    so the ``is None`` test is resolved on the argument's type)."""
+    return mf is not None
+
+
+@njit(cache=True)
+def mf_update(mf):
+    """Evaluate the energy's drift (or potential) at ``mf.query`` from the cell masses
+    already in ``mf.weights`` (one residual pass and one drift pass: O(cells × M));
+    nothing for a Python energy (``mf.tabulated``: ``out`` was filled by the solver)."""
+    if mf.tabulated:
+        return
+    net = mf.net
+    points, weights, query, resid, out = mf.points, mf.weights, mf.query, mf.resid, mf.out
+    _net_residuals(points, weights, net, resid)
+    if mf.potential:
+        _net_first_variation(query, net, resid, out.reshape(out.shape[0]))
+    else:
+        _net_drift(query, net, resid, out)
+
+
+# not inlined: the ``is None`` branch is pruned only on a function's own arguments
+@njit(cache=True)
+def energy_value(mf, cells, scale):
+    """F(μ) of the measure with masses ``scale · cells`` (flattened in C order) at the
+    x-centres; 0 without an energy (``mf`` None) and for a Python energy (the solver adds
+    its value)."""
+    if mf is None:
+        return 0.0
+    if mf.tabulated:
+        return 0.0
+    c = cells.reshape(cells.size)
+    w = mf.weights
+    for i in range(w.size):
+        w[i] = c[i] * scale
+    _net_residuals(mf.points, w, mf.net, mf.resid)
+    return network_value(mf.resid)
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,9 +407,10 @@ def interaction_energy(rho, h, wkhat, tw, rev, work, tmp):
 
 
 @njit(cache=True)
-def kin_force(rowsum, hx, hv, Vp, khat, tw, rev, work, rho, conv, G):
-    """G_i = V'(x_i) + (W' * ρ)(x_i) with ρ_i = hv Σ_j f_ij (from the row sums); V' alone
-    when ``khat`` is None (no interaction)."""
+def kin_force(rowsum, hx, hv, Vp, khat, tw, rev, work, rho, conv, G, mf):
+    """G_i = V'(x_i) + (W' * ρ)(x_i) + ∂x δF/δμ(x_i) with ρ_i = hv Σ_j f_ij (from the row
+    sums); the interaction term only when ``khat`` is not None, the energy term only when
+    ``mf`` is not None (:data:`MeanFieldArrays`, query = the x-centres, masses ρ_i hx)."""
     nx = G.size
     if khat is not None:
         for i in range(nx):
@@ -347,6 +421,13 @@ def kin_force(rowsum, hx, hv, Vp, khat, tw, rev, work, rho, conv, G):
     else:
         for i in range(nx):
             G[i] = Vp[i]
+    if mf is not None:
+        w = mf.weights
+        for i in range(nx):
+            w[i] = rowsum[i] * (hv * hx)
+        mf_update(mf)
+        for i in range(nx):
+            G[i] += mf.out[i, 0]
 
 
 @njit(cache=True, inline="always")
@@ -359,9 +440,11 @@ def kin_amax(G, gamma, vlo, vhi):
 
 
 @njit(cache=True)
-def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface):
-    """a_{i+1/2} = V'(x_{i+1/2}) + (W' * ρ)(x_{i+1/2}) (``khat`` built with offset h/2;
-    None: no interaction); returns max |a| over the interior faces."""
+def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface, mf):
+    """a_{i+1/2} = V'(x_{i+1/2}) + (W' * ρ)(x_{i+1/2}) + ∂x δF/δμ(x_{i+1/2}) (``khat``
+    built with offset h/2; None: no interaction; ``mf`` None: no energy, else
+    :data:`MeanFieldArrays` with query = the right faces, masses ρ_i h); returns max |a|
+    over the interior faces."""
     n = r.size
     if khat is not None:
         conv_apply(khat, tw, rev, work, r, h, conv)
@@ -370,6 +453,13 @@ def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface):
     else:
         for i in range(n):
             aface[i] = Vpf[i]
+    if mf is not None:
+        w = mf.weights
+        for i in range(n):
+            w[i] = r[i] * h
+        mf_update(mf)
+        for i in range(n):
+            aface[i] += mf.out[i, 0]
     m = 0.0
     for i in range(n - 1):
         m = max(m, abs(aface[i]))
@@ -406,8 +496,9 @@ def od_max_outflow(aface, n):
 
 
 @njit(cache=True)
-def od_sample(r, h, lam, Vc, wkhat, tw, rev, work, tmp):
-    """(mass, boundary-mass fraction, free energy) of the overdamped state ``r``."""
+def od_sample(r, h, lam, Vc, wkhat, tw, rev, work, tmp, mf):
+    """(mass, boundary-mass fraction, free energy) of the overdamped state ``r``; the free
+    energy F(ρ) + ∫Vρ + ½∫ρ W*ρ + λ∫ρ log ρ (F: the energy of ``mf``, 0 when None)."""
     n = r.size
     tot = 0.0
     e = 0.0
@@ -418,7 +509,7 @@ def od_sample(r, h, lam, Vc, wkhat, tw, rev, work, tmp):
         if x > 0.0:
             e += lam * x * np.log(x)
     bm = (r[0] + r[n - 1]) / tot if tot != 0.0 else np.nan
-    fe = e * h + interaction_energy(r, h, wkhat, tw, rev, work, tmp)
+    fe = e * h + interaction_energy(r, h, wkhat, tw, rev, work, tmp) + energy_value(mf, r, h)
     return tot * h, bm, fe
 
 
@@ -429,14 +520,17 @@ def od_sample(r, h, lam, Vc, wkhat, tw, rev, work, tmp):
 #: a kinetic problem's arrays and scalars, as the compiled steps read them: v-centres
 #: (nv,), v-edges (nv + 1,), V' and V at the x-centres (nx,), v²/2 (nv,), FFT tables of W'
 #: and W, number of columns with v ≤ 0, max|v|, whether W is present, hx, hv, γ, λ
+#: (``has_int``: whether the force depends on the state, W or an energy; ``mf``: the
+#: energy, :data:`MeanFieldArrays` or None)
 KineticArrays = namedtuple("KineticArrays", "vc vf Vp Vc v2half khat wkhat tw rev j0 vmax "
-                                            "has_int hx hv gamma lam")
+                                            "has_int hx hv gamma lam mf")
 
 #: an overdamped problem's arrays and scalars: V' at the right faces and V at the centres
 #: (n,), FFT tables of W' (at faces) and W, whether W is present, h, λ, domain length,
 #: number of reduction blocks of the update (1 for the serial kernels)
+#: (``has_int`` and ``mf`` as in :data:`KineticArrays`)
 OverdampedArrays = namedtuple("OverdampedArrays", "Vpf Vc khat wkhat tw rev has_int h lam "
-                                                  "length blocks")
+                                                  "length blocks mf")
 
 #: scratch of the kinetic schemes; the first three are the per-row sums, minima and maxima
 #: the last update wrote (read by the loop's divergence check); ``sc`` holds scalars a
@@ -477,7 +571,8 @@ def kinetic_sample(f, p, work):
     """(mass, boundary-mass fraction, free energy) of ``f`` (row sums in ``work.psum``).
 
     The boundary mass is the share of the mass in the outermost cells (x-walls and v-ends);
-    the free energy ∫(v²/2 + V) f + λ ∫ f log f + ½ ∫ ρ W * ρ by the midpoint rule.
+    the free energy F(ρ) + ∫(v²/2 + V) f + λ ∫ f log f + ½ ∫ ρ W * ρ by the midpoint rule
+    (F: the energy of ``p.mf``, 0 when None).
     """
     nx, nv = f.shape
     rowsum = work.psum
@@ -501,7 +596,8 @@ def kinetic_sample(f, p, work):
         hh += eparts[i, 1]
         rho[i] = rowsum[i] * hv
     fe = (e + p.lam * hh) * hx * hv + interaction_energy(rho, hx, p.wkhat, p.tw, p.rev,
-                                                         work.wc, work.tmp)
+                                                         work.wc, work.tmp) \
+        + energy_value(p.mf, rowsum, hx * hv)
     return mass, bm, fe
 
 
@@ -526,7 +622,7 @@ def overdamped_stats(r, work):
 @njit(cache=True)
 def overdamped_sample(r, p, work):
     """(mass, boundary-mass fraction, free energy) of ``r``."""
-    return od_sample(r, p.h, p.lam, p.Vc, p.wkhat, p.tw, p.rev, work.wc, work.tmp)
+    return od_sample(r, p.h, p.lam, p.Vc, p.wkhat, p.tw, p.rev, work.wc, work.tmp, p.mf)
 
 
 @njit(cache=True, inline="always")

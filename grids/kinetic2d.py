@@ -56,8 +56,8 @@ from .driver import check_partials, threaded, variant
 from .grid import Axis, symmetric_centres
 from .implicit import (GAMMA, _trbdf2, blend_positive, sg_coefficients, thomas_factor,
                        thomas_solve)
-from .kernels import PARALLEL_MIN_CELLS, mc_slope
-from .scheme import Scheme
+from .kernels import PARALLEL_MIN_CELLS, energy_value, has_energy, mc_slope, mf_update
+from .scheme import Scheme, check_energy, pack_energy
 
 __all__ = ["KineticProblem2D", "Kinetic2DArrays", "Kinetic2DWork", "KINETIC2D",
            "Upwind2D", "MUSCL2D", "SGImex2D", "SCHEMES_2D", "scheme_2d", "pack_kinetic2d",
@@ -99,6 +99,10 @@ class KineticProblem2D:
     interaction, grad_interaction : callable or None
         Radial profile W(r) and W'(r) of the distance r = |x − y| ≥ 0, vectorised; both
         or neither. The force on x from y is −W'(|x − y|)(x − y)/|x − y|.
+    energy : object or None
+        A mean-field energy F on R² (DESIGN §9, :mod:`grids.meanfield`): the force gets
+        ∇x δF/δμ(ρ) at the x-centres, the free energy F(ρ); see
+        :class:`grids.solver.KineticProblem`.
 
     Raises
     ------
@@ -117,6 +121,7 @@ class KineticProblem2D:
     grad_potential: Callable
     interaction: Optional[Callable] = None
     grad_interaction: Optional[Callable] = None
+    energy: Optional[object] = None
 
     def __post_init__(self):
         for name in ("x1", "x2", "v1", "v2"):
@@ -138,6 +143,7 @@ class KineticProblem2D:
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be a vectorised callable, got "
                                 f"{type(fn).__name__}")
+        check_energy(self.energy, 2)
 
     @property
     def shape(self):
@@ -185,11 +191,12 @@ def radial_components(grad_interaction):
 #: x-centres (nx1, nx2), the FFT transforms of ∂1W, ∂2W and W with the FFT sizes
 #: (:class:`grids.convolution2d.Convolver2D`; 1×1 placeholders without W),
 #: number of columns with v_k ≤ 0 per axis, max|v_k|, whether W is present, widths, γ, λ,
-#: and the scheme's code (:data:`SCHEME_CODES`: one compiled loop serves all three)
+#: and the scheme's code (:data:`SCHEME_CODES`: one compiled loop serves all three); the
+#: energy (:data:`grids.kernels.MeanFieldArrays`, its drift at the x-centres) or None
 Kinetic2DArrays = namedtuple(
     "Kinetic2DArrays",
     "vc1 vc2 vf1 vf2 av1 av2 v2h1 v2h2 Vc dV1 dV2 khat1 khat2 khatw size1 size2 j01 j02 "
-    "vmax1 vmax2 has_int hx1 hx2 hv1 hv2 gamma lam scheme")
+    "vmax1 vmax2 has_int hx1 hx2 hv1 hv2 gamma lam scheme mf")
 
 #: scratch of the 2x2v schemes: per-block (flattened x-cell) sums, minima, maxima of the
 #: last update (read by the loop's divergence check); force components G1, G2 and their
@@ -234,7 +241,9 @@ def pack_kinetic2d(problem, scheme="upwind"):
         vmax2=float(np.max(np.abs(vc2))), has_int=bool(problem.interaction is not None),
         hx1=float(x1.h), hx2=float(x2.h), hv1=float(v1.h), hv2=float(v2.h),
         gamma=float(problem.gamma), lam=float(problem.temperature),
-        scheme=int(SCHEME_CODES[scheme]))
+        scheme=int(SCHEME_CODES[scheme]),
+        mf=pack_energy(getattr(problem, "energy", None), *(2 * (np.column_stack(
+            [X1.ravel(), X2.ravel()]),))))
 
 
 def _interaction_tables(problem):
@@ -282,8 +291,9 @@ def _add_force_conv(has_int, khat1, khat2, size1, size2, scale, rho, conv1, conv
 
 @njit(cache=True)
 def kin2_force(psum, p, w):
-    """G_k = ∂kV + (∂kW * ρ) at the x-centres, ρ = hv1 hv2 Σ_j f from the block sums
-    ``psum``; ∂kV alone without an interaction. Writes ``w.G1, w.G2`` (and ``w.rho``)."""
+    """G_k = ∂kV + (∂kW * ρ) + ∂k δF/δμ at the x-centres, ρ = hv1 hv2 Σ_j f from the block
+    sums ``psum``; without an interaction or an energy their terms are left out. Writes
+    ``w.G1, w.G2`` (and ``w.rho``)."""
     nx1, nx2 = w.G1.shape
     hv = p.hv1 * p.hv2
     for i1 in range(nx1):
@@ -293,6 +303,26 @@ def kin2_force(psum, p, w):
             w.G2[i1, i2] = p.dV2[i1, i2]
     _add_force_conv(p.has_int, p.khat1, p.khat2, p.size1, p.size2, p.hx1 * p.hx2, w.rho, w.conv,
                     w.conv2, w.G1, w.G2)
+    _add_energy_force(psum, p.mf, p.hx1 * p.hx2 * hv, w.G1, w.G2)
+
+
+# not inlined: the ``is None`` branch is pruned only on a function's own arguments
+@njit(cache=True)
+def _add_energy_force(psum, mf, vol, G1, G2):
+    """G_k += ∂k δF/δμ at the x-centres for the measure with masses ``vol · psum`` (block
+    sums in C order of the x-cells); nothing without an energy (``mf`` None)."""
+    if mf is None:
+        return
+    w = mf.weights
+    for b in range(w.size):
+        w[b] = psum[b] * vol
+    mf_update(mf)
+    nx1, nx2 = G1.shape
+    for i1 in range(nx1):
+        for i2 in range(nx2):
+            b = i1 * nx2 + i2
+            G1[i1, i2] += mf.out[b, 0]
+            G2[i1, i2] += mf.out[b, 1]
 
 
 @njit(cache=True)
@@ -803,7 +833,8 @@ def kinetic2d_stats(f, w):
 def kinetic2d_sample(f, p, w):
     """(mass, boundary-mass fraction, free energy) of ``f`` (block sums in ``w.psum``).
 
-    Free energy ∫(|v|²/2 + V) f + ½∫∫ W ρρ + λ∫ f log f (midpoint rule on the cells)."""
+    Free energy ∫(|v|²/2 + V) f + ½∫∫ W ρρ + λ∫ f log f (+ F(ρ) with an energy; midpoint
+    rule on the cells)."""
     vol = p.hx1 * p.hx2 * p.hv1 * p.hv2
     tot = 0.0
     for b in range(w.psum.size):
@@ -822,7 +853,8 @@ def kinetic2d_sample(f, p, w):
         for i2 in range(nx2):
             w.rho[i1, i2] = w.psum[i1 * nx2 + i2] * hv
     fe = (e + p.lam * hh) * vol + _interaction_energy(p.has_int, p.khatw, p.size1, p.size2, p.hx1, p.hx2, w.rho,
-                                                          w.conv)
+                                                          w.conv) \
+        + energy_value(p.mf, w.psum, vol)
     return tot * vol, bm, fe
 
 
@@ -885,7 +917,7 @@ def k2_step_muscl(cur, nxt, p, w, dt, land, cfl, counters):
         kin2_update_muscl(cur, cur, nxt, 0.0, p, G1, G2, dt / p.hx1, dt / p.hx2, dt / p.hv1,
                           dt / p.hv2, True, w.psum, w.pmin, w.pmax)
         kin2_force(w.psum, p, w)
-        if not (p.has_int and cfl <= 0.5):
+        if not ((p.has_int or has_energy(p.mf)) and cfl <= 0.5):
             break
         rate2 = explicit_rate(p, w)
         if 2.0 * dt * rate2 <= 1.0:

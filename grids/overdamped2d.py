@@ -47,8 +47,8 @@ from .convolution2d import Convolver2D, conv2_apply, conv2_apply_pair
 from .driver import check_partials, threaded, variant
 from .grid import Axis
 from .implicit import GAMMA, blend_positive, sg_apply, sg_coefficients, thomas_factor, thomas_solve
-from .kernels import PARALLEL_MIN_CELLS, mc_slope
-from .scheme import Scheme
+from .kernels import PARALLEL_MIN_CELLS, energy_value, has_energy, mc_slope, mf_update
+from .scheme import Scheme, check_energy, pack_energy
 
 __all__ = ["OverdampedProblem2D", "Upwind2D", "MUSCL2D", "SGImplicit2D", "SCHEMES_2D",
            "scheme_2d", "radial_gradient", "pack_overdamped2d", "free_energy_2d",
@@ -86,6 +86,9 @@ class OverdampedProblem2D:
         ``grad_potential(x1, x2)`` → ``(∂1V, ∂2V)``.
     interaction, grad_interaction : callable or None
         Radial profile W(r) and W'(r), vectorised over arrays r ≥ 0; both or neither.
+    energy : object or None
+        A mean-field energy F on R² (DESIGN §9, :mod:`grids.meanfield`): ∇ δF/δμ(ρ) is
+        added to the drift, F to the free energy; see :class:`grids.solver.OverdampedProblem`.
     """
 
     x1: Axis
@@ -95,6 +98,7 @@ class OverdampedProblem2D:
     grad_potential: Callable
     interaction: Optional[Callable] = None
     grad_interaction: Optional[Callable] = None
+    energy: Optional[object] = None
 
     def __post_init__(self):
         if not isinstance(self.x1, Axis) or not isinstance(self.x2, Axis):
@@ -106,6 +110,7 @@ class OverdampedProblem2D:
             fn = getattr(self, name)
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name} must be a vectorised callable, got {type(fn).__name__}")
+        check_energy(self.energy, 2)
 
     @property
     def shape(self):
@@ -161,9 +166,11 @@ def _grad_eval(problem, a, b, component):
 #: unused); V at the centres; real-FFT transforms of ∂1W (offset (h1/2, 0)), ∂2W (offset
 #: (0, h2/2)) and W (offset 0), unused placeholders without interaction; FFT sizes;
 #: whether W is present;
-#: h1, h2, λ; the box lengths; Péclet-corrected SG weight or not
+#: h1, h2, λ; the box lengths; Péclet-corrected SG weight or not; the energy
+#: (:data:`grids.kernels.MeanFieldArrays`: its drift at the faces of both axes stacked,
+#: (i+1/2, j) then (i, j+1/2), or for ``sg_implicit`` δF/δμ at the centres) or None
 OD2Arrays = namedtuple("OD2Arrays", "V1f V2f Vc k1hat k2hat wkhat size1 size2 has_int h1 h2 "
-                                    "lam length1 length2 fit")
+                                    "lam length1 length2 fit mf")
 
 #: scratch of the explicit 2-D schemes: per-row sums, minima, maxima of the last update
 #: (first three, read by the loop), face drifts a1, a2 and their stage-1 copies, face
@@ -180,8 +187,29 @@ SGWork2D = namedtuple("SGWork2D", "psum pmin pmax sc tmp phi phiT rates1 rates2 
                                   "lamax lblend start mid")
 
 
-def pack_overdamped2d(problem, fit=False):
-    """:data:`OD2Arrays` of an :class:`OverdampedProblem2D`."""
+def _energy_arrays(problem, potential):
+    """:data:`grids.kernels.MeanFieldArrays` of the problem's energy (None without one):
+    the measure on the x-centres (C order), queried at the faces (i+1/2, j) and (i, j+1/2)
+    stacked, or at the centres when ``potential`` (δF/δμ for ``sg_implicit``)."""
+    energy = getattr(problem, "energy", None)
+    if energy is None:
+        return None
+    x1, x2 = problem.x1, problem.x2
+
+    def pairs(a, b):
+        A, B = np.meshgrid(a, b, indexing="ij")
+        return np.column_stack([A.ravel(), B.ravel()])
+
+    centres = pairs(x1.centres, x2.centres)
+    if potential:
+        return pack_energy(energy, centres, centres, potential=True)
+    faces = np.concatenate([pairs(x1.edges[1:], x2.centres), pairs(x1.centres, x2.edges[1:])])
+    return pack_energy(energy, centres, faces)
+
+
+def pack_overdamped2d(problem, fit=False, potential=False):
+    """:data:`OD2Arrays` of an :class:`OverdampedProblem2D` (``potential``: the energy's
+    δF/δμ at the centres, for ``sg_implicit``; else its drift at the faces)."""
     x1, x2 = problem.x1, problem.x2
     c1, c2 = x1.centres, x2.centres
     f1, f2 = x1.edges[1:], x2.edges[1:]
@@ -204,7 +232,8 @@ def pack_overdamped2d(problem, fit=False):
     return OD2Arrays(V1f=V1f, V2f=V2f, Vc=Vc, k1hat=k1hat, k2hat=k2hat, wkhat=wkhat,
                      size1=int(P1), size2=int(P2), has_int=bool(has_int), h1=float(x1.h),
                      h2=float(x2.h), lam=float(problem.temperature),
-                     length1=float(x1.hi - x1.lo), length2=float(x2.hi - x2.lo), fit=bool(fit))
+                     length1=float(x1.hi - x1.lo), length2=float(x2.hi - x2.lo), fit=bool(fit),
+                     mf=_energy_arrays(problem, potential))
 
 
 @njit(cache=True)
@@ -251,10 +280,52 @@ def od2_face_drift(r, has_int, k1hat, k2hat, V1f, V2f, size1, size2, hh, a1, a2)
                 a2[i, j] = V2f[i, j]
 
 
+# not inlined: the ``is None`` branch is pruned only on a function's own arguments
+@njit(cache=True)
+def od2_add_energy_drift(r, mf, hh, a1, a2):
+    """a1 += ∂1 δF/δμ at the faces (i+1/2, j), a2 += ∂2 δF/δμ at (i, j+1/2), for the
+    measure with masses r·h1·h2 at the centres (one residual and one drift pass over the
+    2·n1·n2 stacked faces); nothing without an energy (``mf`` None)."""
+    if mf is None:
+        return
+    n1, n2 = r.shape
+    n = n1 * n2
+    w = mf.weights
+    for i in range(n1):
+        for j in range(n2):
+            w[i * n2 + j] = r[i, j] * hh
+    mf_update(mf)
+    out = mf.out
+    for i in range(n1):
+        for j in range(n2):
+            a1[i, j] += out[i * n2 + j, 0]
+            a2[i, j] += out[n + i * n2 + j, 1]
+
+
+@njit(cache=True)
+def od2_add_energy_potential(r, mf, hh, phi, phiT):
+    """phi += δF/δμ at the centres (and its transpose ``phiT``); nothing when ``mf`` is None."""
+    if mf is None:
+        return
+    n1, n2 = r.shape
+    w = mf.weights
+    for i in range(n1):
+        for j in range(n2):
+            w[i * n2 + j] = r[i, j] * hh
+    mf_update(mf)
+    out = mf.out
+    for i in range(n1):
+        for j in range(n2):
+            u = out[i * n2 + j, 0]
+            phi[i, j] += u
+            phiT[j, i] += u
+
+
 @njit(cache=True)
 def od2_drift(r, p, a1, a2):
-    """:func:`od2_face_drift` with the problem's arrays."""
+    """:func:`od2_face_drift` with the problem's arrays, plus the energy's drift."""
     od2_face_drift(r, p.has_int, p.k1hat, p.k2hat, p.V1f, p.V2f, p.size1, p.size2, p.h1 * p.h2, a1, a2)
+    od2_add_energy_drift(r, p.mf, p.h1 * p.h2, a1, a2)
 
 
 @threaded
@@ -380,7 +451,8 @@ def interaction_energy_2d(r, has_int, wkhat, size1, size2, hh, tmp):
 @njit(cache=True)
 def od2_sample(r, p, work):
     """(mass, boundary-mass fraction, free energy) of ``r``:
-    ``F = h1 h2 Σ (V r + λ r log r) + ½ h1 h2 Σ r (W * r)`` (centres; 0 log 0 = 0); the
+    ``F = h1 h2 Σ (V r + λ r log r) + ½ h1 h2 Σ r (W * r) + F(μ)`` (centres; 0 log 0 = 0;
+    F(μ) the energy's value, 0 without one); the
     boundary mass is the fraction in the outermost ring of cells."""
     n1, n2 = r.shape
     tot = 0.0
@@ -396,7 +468,8 @@ def od2_sample(r, p, work):
             if i == 0 or i == n1 - 1 or j == 0 or j == n2 - 1:
                 ring += x
     hh = p.h1 * p.h2
-    fe = e * hh + interaction_energy_2d(r, p.has_int, p.wkhat, p.size1, p.size2, hh, work.tmp)
+    fe = e * hh + interaction_energy_2d(r, p.has_int, p.wkhat, p.size1, p.size2, hh, work.tmp) \
+        + energy_value(p.mf, r, hh)
     bm = ring / tot if tot != 0.0 else np.nan
     return tot * hh, bm, fe
 
@@ -463,7 +536,7 @@ def od2_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
         od2_update(cur, cur, nxt, 0.0, work.F1, work.F2, dt / p.h1, dt / p.h2, work.psum,
                    work.pmin, work.pmax)
         od2_drift(nxt, p, a1, a2)
-        if not (p.has_int and cfl <= 0.5):
+        if not ((p.has_int or has_energy(p.mf)) and cfl <= 0.5):
             break
         out2 = od2_max_outflow(a1, a2, p.h1, p.h2, work.rowmax)
         if 2.0 * dt * (out2 + diffrate) <= 1.0:
@@ -506,8 +579,9 @@ def potential_of_mean_force(r, Vc, has_int, wkhat, size1, size2, hh, phi, phiT):
 
 @njit(cache=True)
 def od2_phi(r, p, phi, phiT):
-    """:func:`potential_of_mean_force` with the problem's arrays."""
+    """:func:`potential_of_mean_force` with the problem's arrays, plus δF/δμ of the energy."""
     potential_of_mean_force(r, p.Vc, p.has_int, p.wkhat, p.size1, p.size2, p.h1 * p.h2, phi, phiT)
+    od2_add_energy_potential(r, p.mf, p.h1 * p.h2, phi, phiT)
 
 
 @threaded
@@ -637,7 +711,7 @@ def od2_step_sg(r, spare, p, work, dt, land, cfl, counters):
     nl = w.lblend.size
     for l in range(nl):
         w.lblend[l] = 0
-    if p.has_int:
+    if p.has_int or has_energy(p.mf):
         for i in range(n1):
             for j in range(n2):
                 w.start[i, j] = r[i, j]
@@ -689,7 +763,7 @@ class Scheme2D(Scheme):
 
     @classmethod
     def pack(cls, problem, parallel):
-        return pack_overdamped2d(problem, cls.fit)
+        return pack_overdamped2d(problem, cls.fit, potential=cls.implicit)
 
     @classmethod
     def parallel(cls, problem):
@@ -813,7 +887,7 @@ def scheme_2d(cls):
 
 def free_energy_2d(problem, state) -> float:
     """Free energy ``h1 h2 Σ (V r + λ r log r) + ½ (h1 h2)² Σ_{ij,kl} W(|x_ij − x_kl|) r_ij r_kl``
-    of a state (NumPy FFT for the double sum)."""
+    (+ F(μ) with an energy: the MFLD objective) of a state (NumPy FFT for the double sum)."""
     r = np.asarray(state, dtype=np.float64)
     if r.shape != problem.shape:
         raise ValueError(f"state has shape {r.shape}, expected {problem.shape}")
@@ -827,6 +901,10 @@ def free_energy_2d(problem, state) -> float:
     if problem.interaction is not None:
         conv = Convolver2D(lambda y1, y2: problem.interaction(np.hypot(y1, y2)), x1, x2)
         e += 0.5 * hh * float(np.sum(r * conv.numpy_fft(r)))
+    energy = getattr(problem, "energy", None)
+    if energy is not None:
+        X1, X2 = np.meshgrid(x1.centres, x2.centres, indexing="ij")
+        e += float(energy.value(np.column_stack([X1.ravel(), X2.ravel()]), (r * hh).ravel()))
     return float(e)
 
 

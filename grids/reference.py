@@ -13,7 +13,36 @@ from .convolution import Convolver
 from .grid import symmetric_centres
 
 __all__ = ["mc_slope", "kinetic_rhs", "overdamped_rhs", "kinetic_force", "overdamped_face_drift",
-           "kinetic_step", "overdamped_step", "overdamped_max_outflow"]
+           "kinetic_step", "overdamped_step", "overdamped_max_outflow", "energy_drift",
+           "energy_first_variation"]
+
+
+def _network_args(energy):
+    """(z, y, activation, output_weight) of a TwoLayerNetwork for the NumPy twins of
+    :mod:`grids.reference_meanfield`, or None for any other energy."""
+    from .meanfield import TwoLayerNetwork
+    if isinstance(energy, TwoLayerNetwork):
+        return energy.z, energy.y, energy.activation, energy.output_weight
+    return None
+
+
+def energy_drift(energy, query, points, weights):
+    """∇x δF/δμ at ``query`` (q, d): the dense NumPy twin for a TwoLayerNetwork, the
+    energy's own ``drift`` otherwise."""
+    from . import reference_meanfield as rm
+    args = _network_args(energy)
+    if args is None:
+        return np.asarray(energy.drift(query, points, weights), dtype=float)
+    return rm.drift(query, points, weights, *args)
+
+
+def energy_first_variation(energy, query, points, weights):
+    """δF/δμ at ``query`` (q,), as :func:`energy_drift`."""
+    from . import reference_meanfield as rm
+    args = _network_args(energy)
+    if args is None:
+        return np.asarray(energy.first_variation(query, points, weights), dtype=float)
+    return rm.first_variation(query, points, weights, *args)
 
 
 def mc_slope(a, b, c):
@@ -77,20 +106,29 @@ def overdamped_rhs(rho, scheme, aface, lam, h):
 
 
 def kinetic_force(problem, f):
-    """G_i = V'(x_i) + h Σ_k W'(x_i − x_k) ρ_k, ρ = hv Σ_j f (direct sum)."""
+    """G_i = V'(x_i) + h Σ_k W'(x_i − x_k) ρ_k (+ ∂x δF/δμ(x_i) with an energy),
+    ρ = hv Σ_j f (direct sum)."""
     G = np.asarray(problem.grad_potential(problem.x.centres), dtype=float).copy()
+    rho = f.sum(axis=1) * problem.v.h
     if problem.grad_interaction is not None:
-        rho = f.sum(axis=1) * problem.v.h
         G += Convolver(problem.grad_interaction, problem.x).direct(rho)
+    energy = getattr(problem, "energy", None)
+    if energy is not None:
+        xc = problem.x.centres[:, None]
+        G += energy_drift(energy, xc, xc, rho * problem.x.h)[:, 0]
     return G
 
 
 def overdamped_face_drift(problem, rho):
-    """a_{i+1/2} = V'(x_{i+1/2}) + h Σ_k W'(x_{i+1/2} − x_k) ρ_k, shape (n,)."""
+    """a_{i+1/2} = V'(x_{i+1/2}) + h Σ_k W'(x_{i+1/2} − x_k) ρ_k (+ ∂x δF/δμ(x_{i+1/2})
+    with an energy), shape (n,)."""
     x = problem.x
     a = np.asarray(problem.grad_potential(x.edges[1:]), dtype=float).copy()
     if problem.grad_interaction is not None:
         a += Convolver(problem.grad_interaction, x, offset=0.5 * x.h).direct(rho)
+    energy = getattr(problem, "energy", None)
+    if energy is not None:
+        a += energy_drift(energy, x.edges[1:, None], x.centres[:, None], rho * x.h)[:, 0]
     return a
 
 

@@ -15,7 +15,7 @@ from .convolution2d import Convolver2D
 from .implicit import GAMMA, blend_positive_numpy, sg_matrix_numpy
 from .overdamped2d import radial_gradient
 from .quadrature import cell_averages_2d
-from .reference import mc_slope
+from .reference import energy_drift, energy_first_variation, mc_slope
 
 __all__ = ["face_drift", "max_outflow", "fluxes", "explicit_step", "potential_of_mean_force",
            "sg_step", "free_energy", "linear_gaussian_law", "gaussian_cell_averages"]
@@ -38,7 +38,24 @@ def face_drift(problem, r):
                           (0.5 * x1.h, 0.0)).direct(r)
         a2 += Convolver2D(radial_gradient(problem.grad_interaction, 1), x1, x2,
                           (0.0, 0.5 * x2.h)).direct(r)
+    energy = getattr(problem, "energy", None)
+    if energy is not None:
+        points, weights = _measure(problem, r)
+        a1 += energy_drift(energy, _pairs(f1, c2), points, weights)[:, 0].reshape(r.shape)
+        a2 += energy_drift(energy, _pairs(c1, f2), points, weights)[:, 1].reshape(r.shape)
     return a1, a2
+
+
+def _pairs(a, b):
+    """All points (a_i, b_j), C order, shape (len(a)·len(b), 2)."""
+    A, B = np.meshgrid(a, b, indexing="ij")
+    return np.column_stack([A.ravel(), B.ravel()])
+
+
+def _measure(problem, r):
+    """(x-centres (n1·n2, 2), cell masses (n1·n2,)) of a state."""
+    c1, c2, _, _ = _grid(problem)
+    return _pairs(c1, c2), (r * problem.x1.h * problem.x2.h).ravel()
 
 
 def max_outflow(a1, a2, h1, h2):
@@ -106,6 +123,10 @@ def potential_of_mean_force(problem, r):
     if problem.interaction is not None:
         phi = phi + Convolver2D(lambda y1, y2: problem.interaction(np.hypot(y1, y2)),
                                 problem.x1, problem.x2).direct(r)
+    energy = getattr(problem, "energy", None)
+    if energy is not None:
+        points, weights = _measure(problem, r)
+        phi = phi + energy_first_variation(energy, points, points, weights).reshape(r.shape)
     return phi
 
 
@@ -141,7 +162,7 @@ def sg_step(problem, r, dt, fit=False):
         return _sweep(s, phi, lam, h1, 0.5 * dt, fit)
 
     pred = strang(potential_of_mean_force(problem, r))
-    if problem.interaction is None:
+    if problem.interaction is None and getattr(problem, "energy", None) is None:
         return pred
     return strang(potential_of_mean_force(problem, 0.5 * (r + pred)))
 
@@ -153,8 +174,19 @@ def free_energy(problem, r):
     V = np.broadcast_to(problem.potential(c1[:, None], c2[None, :]), r.shape)
     ent = np.where(r > 0.0, r * np.log(np.where(r > 0.0, r, 1.0)), 0.0)
     e = hh * float(np.sum(V * r) + problem.temperature * ent.sum())
+    energy = getattr(problem, "energy", None)
     if problem.interaction is not None:
-        e += 0.5 * hh * float(np.sum(r * (potential_of_mean_force(problem, r) - V)))
+        phi = potential_of_mean_force(problem.__class__(
+            problem.x1, problem.x2, problem.temperature, problem.potential,
+            problem.grad_potential, problem.interaction, problem.grad_interaction), r)
+        e += 0.5 * hh * float(np.sum(r * (phi - V)))
+    if energy is not None:
+        from . import reference_meanfield as rm
+        from .reference import _network_args
+        args = _network_args(energy)
+        points, weights = _measure(problem, r)
+        e += float(rm.value(points, weights, *args) if args is not None
+                   else energy.value(points, weights))
     return e
 
 

@@ -86,8 +86,8 @@ def kinetic2d_rhs(f, scheme, vc1, vc2, vf1, vf2, G1, G2, gamma, lam, hx1, hx2, h
 
 
 def kinetic2d_force(problem, f):
-    """(G1, G2) at the x-centres: ∇V + h1 h2 Σ_kl ∇W(x_ij − x_kl) ρ_kl (direct sum),
-    ρ = hv1 hv2 Σ_j f."""
+    """(G1, G2) at the x-centres: ∇V + h1 h2 Σ_kl ∇W(x_ij − x_kl) ρ_kl (direct sum)
+    (+ ∇ δF/δμ with an energy), ρ = hv1 hv2 Σ_j f."""
     from .kinetic2d import radial_components
     X1, X2 = np.meshgrid(problem.x1.centres, problem.x2.centres, indexing="ij")
     g1, g2 = problem.grad_potential(X1, X2)
@@ -101,6 +101,14 @@ def kinetic2d_force(problem, f):
         w = problem.x1.h * problem.x2.h
         G1 += (w * k1(d1, d2) @ rho.ravel()).reshape(X1.shape)
         G2 += (w * k2(d1, d2) @ rho.ravel()).reshape(X1.shape)
+    energy = getattr(problem, "energy", None)
+    if energy is not None:
+        from .reference import energy_drift
+        points = np.column_stack([X1.ravel(), X2.ravel()])
+        masses = (f.sum(axis=(2, 3)) * problem.cell_volume).ravel()
+        g = energy_drift(energy, points, points, masses)
+        G1 += g[:, 0].reshape(X1.shape)
+        G2 += g[:, 1].reshape(X1.shape)
     return G1, G2
 
 

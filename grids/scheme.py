@@ -18,9 +18,58 @@ from .convolution import Convolver, fft_tables
 from .driver import N_DIAG, variant
 from .grid import symmetric_centres
 from .kernels import (KINETIC, OVERDAMPED, N_BLOCKS, PARALLEL_MIN_CELLS, KineticArrays,
-                      OverdampedArrays)
+                      MeanFieldArrays, OverdampedArrays)
+from .meanfield import NetworkArrays
 
-__all__ = ["Scheme", "pack_kinetic", "pack_overdamped", "control"]
+__all__ = ["Scheme", "pack_kinetic", "pack_overdamped", "pack_energy", "compiled_energy",
+           "check_energy", "control"]
+
+
+def compiled_energy(energy):
+    """The energy's :class:`~grids.meanfield.NetworkArrays` when it packs itself for the
+    compiled kernels (``energy.pack()``), else None (a Python energy, or no energy)."""
+    if energy is None or not hasattr(energy, "pack"):
+        return None
+    net = energy.pack()
+    return net if isinstance(net, NetworkArrays) else None
+
+
+def check_energy(energy, dimension):
+    """Validate a problem's ``energy`` (None, or an object with callable ``value`` and
+    ``drift`` and, if it says, ``dimension`` equal to the x-dimension); returns it."""
+    if energy is None:
+        return None
+    for name in ("value", "drift"):
+        if not callable(getattr(energy, name, None)):
+            raise TypeError(f"energy must have a callable {name}(...) (the energy protocol "
+                            f"of grids.meanfield), got {type(energy).__name__}")
+    d = getattr(energy, "dimension", None)
+    if d is not None and int(d) != dimension:
+        raise ValueError(f"energy acts on R^{int(d)} but the grid's x-space is R^{dimension}")
+    return energy
+
+
+def pack_energy(energy, points, query, potential=False):
+    """:data:`grids.kernels.MeanFieldArrays` of ``energy`` for the measure on ``points``
+    (n, d) evaluated at ``query`` (q, d); None when ``energy`` is None.
+
+    ``potential``: the steps read δF/δμ (shape (q, 1)) rather than ∇x δF/δμ (q, d).
+    A Python energy (no ``pack``) gets ``tabulated=True`` and a placeholder network of the
+    same Numba type: the solver fills ``out`` itself.
+    """
+    if energy is None:
+        return None
+    net = compiled_energy(energy)
+    points = np.ascontiguousarray(points, dtype=np.float64)
+    query = np.ascontiguousarray(query, dtype=np.float64)
+    tabulated = net is None
+    if tabulated:
+        net = NetworkArrays(np.zeros((1, 1)), np.zeros(1), 0, False, 0.0)
+    width = 1 if potential else query.shape[1]
+    return MeanFieldArrays(net=net, points=points, query=query,
+                           weights=np.zeros(points.shape[0]), resid=np.zeros(net.z.shape[0]),
+                           out=np.zeros((query.shape[0], width)), potential=bool(potential),
+                           tabulated=bool(tabulated))
 
 
 def _eval(fn, x, name):
@@ -43,28 +92,38 @@ def _interaction_tables(problem, offset_force):
 
 
 def pack_kinetic(problem):
-    """:class:`grids.kernels.KineticArrays` of a kinetic problem."""
+    """:class:`grids.kernels.KineticArrays` of a kinetic problem (``has_int`` also True
+    with an energy: the force then depends on the state; the energy's drift at the
+    x-centres, ``mf``)."""
     x, v = problem.x, problem.v
+    energy = getattr(problem, "energy", None)
     vc = symmetric_centres(v)          # exact mirror pairs for the specular x-walls
     has_int, khat, wkhat, tw, rev = _interaction_tables(problem, 0.0)
     return KineticArrays(
         vc=vc, vf=v.edges.copy(), Vp=_eval(problem.grad_potential, x.centres, "grad_potential"),
         Vc=_eval(problem.potential, x.centres, "potential"), v2half=0.5 * vc ** 2, khat=khat,
         wkhat=wkhat, tw=tw, rev=rev, j0=int(np.count_nonzero(vc <= 0.0)),
-        vmax=float(np.max(np.abs(vc))), has_int=bool(has_int), hx=float(x.h), hv=float(v.h),
-        gamma=float(problem.gamma), lam=float(problem.temperature))
+        vmax=float(np.max(np.abs(vc))), has_int=bool(has_int or energy is not None),
+        hx=float(x.h), hv=float(v.h), gamma=float(problem.gamma),
+        lam=float(problem.temperature),
+        mf=pack_energy(energy, x.centres[:, None], x.centres[:, None]))
 
 
 def pack_overdamped(problem, parallel):
     """:class:`grids.kernels.OverdampedArrays` of an overdamped problem; the update's
-    partial sums run over ``min(N_BLOCKS, n)`` blocks when ``parallel``, else one."""
+    partial sums run over ``min(N_BLOCKS, n)`` blocks when ``parallel``, else one. With an
+    energy, ``has_int`` is True (a state-dependent drift) and ``mf`` evaluates its drift
+    at the right faces."""
     x = problem.x
+    energy = getattr(problem, "energy", None)
     has_int, khat, wkhat, tw, rev = _interaction_tables(problem, 0.5 * x.h)
     return OverdampedArrays(
         Vpf=_eval(problem.grad_potential, x.edges[1:].copy(), "grad_potential"),
         Vc=_eval(problem.potential, x.centres, "potential"), khat=khat, wkhat=wkhat, tw=tw,
-        rev=rev, has_int=bool(has_int), h=float(x.h), lam=float(problem.temperature),
-        length=float(x.hi - x.lo), blocks=int(min(N_BLOCKS, x.cells) if parallel else 1))
+        rev=rev, has_int=bool(has_int or energy is not None), h=float(x.h),
+        lam=float(problem.temperature), length=float(x.hi - x.lo),
+        blocks=int(min(N_BLOCKS, x.cells) if parallel else 1),
+        mf=pack_energy(energy, x.centres[:, None], x.edges[1:, None]))
 
 
 def control(cfl, dt_fixed, t, t_stop, sample_first, sample_at_stop, n_max, step, every):

@@ -41,12 +41,12 @@ from .imex import SGImex
 from .kinetic2d import KineticProblem2D, marginals as _marginals_2d, scheme_2d
 from .implicit import SG2Implicit, SGImplicit
 from .overdamped2d import OverdampedProblem2D, scheme_2d as _overdamped_scheme_2d
-from .scheme import Scheme, control
+from .scheme import Scheme, check_energy, compiled_energy, control
 
 __all__ = ["KineticProblem", "OverdampedProblem", "KineticProblem2D", "OverdampedProblem2D",
            "solve", "GridSolution", "SCHEMES", "Scheme",
            "Upwind", "MUSCL", "SGImplicit", "SG2Implicit", "SGImex", "free_energy",
-           "boundary_mass", "warm_up"]
+           "boundary_mass", "warm_up", "cell_measure", "energy_value"]
 
 #: boundary-mass fraction above which the run's message warns that the domain is too small
 BOUNDARY_WARN = 1e-6
@@ -96,6 +96,13 @@ class KineticProblem:
         Vectorised V(x) and V'(x).
     interaction, grad_interaction : callable or None
         Vectorised even W(y) and odd W'(y); both or neither.
+    energy : object or None
+        A mean-field energy F (DESIGN §9, :mod:`grids.meanfield`): its drift
+        ∂x δF/δμ(ρ) is added to the force, F to the free energy. One that packs itself
+        (:class:`~grids.meanfield.TwoLayerNetwork`) runs inside the compiled loop;
+        any other object with ``value(points, weights)`` and ``drift(query, points,
+        weights)`` is called from Python once per step (slower; its drift is frozen over
+        the step, see :func:`solve`).
 
     Raises
     ------
@@ -115,6 +122,7 @@ class KineticProblem:
     grad_potential: Callable
     interaction: Optional[Callable] = None
     grad_interaction: Optional[Callable] = None
+    energy: Optional[object] = None
 
     def __post_init__(self):
         if not isinstance(self.x, Axis) or not isinstance(self.v, Axis):
@@ -128,6 +136,7 @@ class KineticProblem:
         self.gamma = _positive("gamma", self.gamma)
         self.temperature = _positive("temperature", self.temperature)
         _check_pair(self)
+        check_energy(self.energy, 1)
 
     @property
     def shape(self):
@@ -139,7 +148,8 @@ class KineticProblem:
 class OverdampedProblem:
     """Overdamped Fokker–Planck problem on the axis ``x``; state shape ``(x.cells,)``.
 
-    Parameters as in :class:`KineticProblem` without ``v`` and ``gamma``.
+    Parameters as in :class:`KineticProblem` without ``v`` and ``gamma``; the drift of
+    ``energy`` is added at the faces: ∂t ρ = ∂x(ρ ∂x(V + W * ρ + δF/δμ)) + λ ∂x² ρ.
     """
 
     x: Axis
@@ -148,12 +158,14 @@ class OverdampedProblem:
     grad_potential: Callable
     interaction: Optional[Callable] = None
     grad_interaction: Optional[Callable] = None
+    energy: Optional[object] = None
 
     def __post_init__(self):
         if not isinstance(self.x, Axis):
             raise TypeError("OverdampedProblem: x must be a grids.grid.Axis")
         self.temperature = _positive("temperature", self.temperature)
         _check_pair(self)
+        check_energy(self.energy, 1)
 
     @property
     def shape(self):
@@ -303,12 +315,15 @@ def _interaction_energy(problem, rho):
 
 
 def free_energy(problem, state) -> float:
-    """Free energy of a grid state (midpoint rule on cell averages).
+    """Free energy of a grid state (midpoint rule on cell averages): with an energy F,
+    the whole MFLD objective.
 
     Kinetic::
 
         F[f] = Σ_ij (v_j²/2 + V(x_i)) f_ij hx hv + ½ hx² Σ_ik W(x_i − x_k) ρ_i ρ_k
-               + λ Σ_ij f_ij log f_ij hx hv,        ρ_i = hv Σ_j f_ij,  0 log 0 = 0.
+               + λ Σ_ij f_ij log f_ij hx hv + F(μ),   ρ_i = hv Σ_j f_ij,  0 log 0 = 0,
+
+    μ the measure with masses ρ_i hx at the x-centres (:func:`cell_measure`).
 
     Overdamped: drop v²/2 and use ρ (shape (nx,)) with h.
 
@@ -334,9 +349,39 @@ def free_energy(problem, state) -> float:
         vc = problem.v.centres
         e = np.sum((0.5 * vc[None, :] ** 2 + V[:, None]) * s) * hx * hv
         rho = s.sum(axis=1) * hv
-        return float(e + lam * ent.sum() * hx * hv + _interaction_energy(problem, rho))
+        return float(e + lam * ent.sum() * hx * hv + _interaction_energy(problem, rho)
+                     + energy_value(problem, s))
     h = problem.x.h
-    return float(np.sum(V * s) * h + lam * ent.sum() * h + _interaction_energy(problem, s))
+    return float(np.sum(V * s) * h + lam * ent.sum() * h + _interaction_energy(problem, s)
+                 + energy_value(problem, s))
+
+
+def cell_measure(problem, state):
+    """The x-marginal of a grid state as a measure: (points (n, d), weights (n,)), the
+    x-centres (C order of the x-cells) with the cell masses (ρ_i h, ρ_ij h1 h2)."""
+    s = np.asarray(state, dtype=np.float64)
+    if isinstance(problem, KineticProblem):
+        return problem.x.centres[:, None], s.sum(axis=1) * (problem.v.h * problem.x.h)
+    if isinstance(problem, OverdampedProblem):
+        return problem.x.centres[:, None], s * problem.x.h
+    if isinstance(problem, OverdampedProblem2D):
+        x1, x2 = problem.x1, problem.x2
+        masses = s * (x1.h * x2.h)
+    elif isinstance(problem, KineticProblem2D):
+        x1, x2 = problem.x1, problem.x2
+        masses = s.sum(axis=(2, 3)) * problem.cell_volume
+    else:
+        raise TypeError(f"not a grid problem: {type(problem).__name__}")
+    X1, X2 = np.meshgrid(x1.centres, x2.centres, indexing="ij")
+    return np.column_stack([X1.ravel(), X2.ravel()]), masses.ravel()
+
+
+def energy_value(problem, state) -> float:
+    """F(ρ) of the problem's energy at the x-marginal of ``state`` (0 without an energy)."""
+    energy = getattr(problem, "energy", None)
+    if energy is None:
+        return 0.0
+    return float(energy.value(*cell_measure(problem, state)))
 
 
 def boundary_mass(state) -> float:
@@ -357,6 +402,43 @@ def boundary_mass(state) -> float:
 # ---------------------------------------------------------------------------------------
 # solve
 # ---------------------------------------------------------------------------------------
+
+
+def _python_energy_loop(problem, packed, loop, scheme_name):
+    """The compiled loop wrapped for a Python energy (one step per call): before each
+    call the energy's drift (SG schemes: its first variation δF/δμ) at the packed query
+    points is computed from the current state and written into ``packed.mf.out``, which
+    the compiled steps read instead of evaluating a network (a tabulated drift, frozen
+    over the step); after it the energy's value is added to the free-energy column of
+    the diagnostics rows written (the compiled sample adds 0 for a Python energy)."""
+    energy = problem.energy
+    mf = packed.mf
+    if mf.potential and not callable(getattr(energy, "first_variation", None)):
+        raise ValueError(f"scheme {scheme_name!r} reads the potential δF/δμ itself: a Python "
+                         f"energy needs first_variation(query, points, weights) for it "
+                         f"(or use upwind or muscl)")
+    fe = DIAG_KEYS.index("free_energy")
+
+    def run(state, spare, packed_, control_, diag, counters):
+        points, weights = cell_measure(problem, state)
+        if mf.potential:
+            mf.out[:, 0] = np.asarray(energy.first_variation(mf.query, points, weights),
+                                      dtype=float).reshape(-1)
+        else:
+            mf.out[...] = np.asarray(energy.drift(mf.query, points, weights),
+                                     dtype=float).reshape(mf.out.shape)
+        sample_first = control_[4]
+        first_value = energy.value(points, weights) if sample_first else 0.0
+        result = loop(state, spare, packed_, control_, diag, counters)
+        nd = result[4]
+        k0 = 0
+        if sample_first and nd > 0:
+            diag[0, fe] += first_value
+            k0 = 1
+        if nd > k0:
+            diag[k0:nd, fe] += energy.value(*cell_measure(problem, state))
+        return result
+    return run
 
 
 def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics_every=10,
@@ -398,6 +480,19 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
         Keep every snapshot state in ``GridSolution.states`` (default); False keeps none
         (``on_snapshot`` still receives each state; the marginals ``rho`` and ``g`` are
         kept either way) — for 4-D states that do not fit in memory many times.
+
+    Notes
+    -----
+    With an ``energy`` on the problem, the diagnostics' ``free_energy`` is the whole
+    MFLD objective (energy included). A :class:`~grids.meanfield.TwoLayerNetwork`
+    (anything whose ``pack()`` gives :class:`~grids.meanfield.NetworkArrays`) is
+    evaluated inside the compiled loop at every stage. Any other energy is a *Python
+    energy*: the loop then runs one step per call, and before each step its ``drift``
+    (``first_variation`` for the ``sg_*`` overdamped schemes) is evaluated once from
+    Python at the current state; the steps read that table, so a multi-stage scheme
+    (muscl, the SG predictor–corrector) keeps the energy's drift frozen over the step
+    (first order in time in that term). With ``upwind`` both paths give the same
+    numbers.
 
     Returns
     -------
@@ -465,6 +560,10 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
     t_start = time.perf_counter()
     spare = np.empty_like(state)
     n_max = max(1, int(_CHUNK_WORK / state.size))
+    energy = getattr(problem, "energy", None)
+    if energy is not None and compiled_energy(energy) is None:
+        loop = _python_energy_loop(problem, packed, loop, cls.name)
+        n_max = 1
     buf_len = n_max // every + 3
     diag_parts = []
     times, states, rhos, gs = [], [], [], []

@@ -18,6 +18,9 @@ so ``import vfp`` stays cheap (no Numba, SciPy or h5py until they are used)::
         particles=vfp.ParticlesConfig(n=10_000, dt=1e-3, seed=1))
     result = vfp.run(cfg, write=False)
 
+A mean-field energy F(μ) (e.g. the risk of a two-layer network, :mod:`vfp.energies`)
+enters as ``ModelConfig(functional=...)``; ``vfp.TwoLayerNetwork(z, y, "tanh")``.
+
 The layers below are importable too: :mod:`vfp.pipeline` (the stages one at a time),
 :mod:`vfp.grids`, :mod:`vfp.particles`, :mod:`vfp.validation`.
 """
@@ -44,10 +47,15 @@ _LAZY = {
     "OutputConfig": ("vfp.config", "OutputConfig"),
     "gaussian": ("vfp.initial", "gaussian"),
     "GaussianMixture": ("vfp.initial", "GaussianMixture"),
+    # mean-field energies (model.functional)
+    "TwoLayerNetwork": ("vfp.energies", "TwoLayerNetwork"),
+    "Teacher": ("vfp.energies", "Teacher"),
+    "teacher_data": ("vfp.energies", "teacher_data"),
+    "load_energy": ("vfp.energies", "load_energy"),
     # reading results
     "read_run": ("vfp.store", "read_run"),
 }
-_LAZY_MODULES = ("potentials", "pipeline", "grids", "particles", "validation")
+_LAZY_MODULES = ("potentials", "energies", "pipeline", "grids", "particles", "validation")
 
 __all__ = ["__version__", *_LAZY, *_LAZY_MODULES]
 

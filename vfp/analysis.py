@@ -30,6 +30,10 @@ def describe_sweep(path) -> str:
              f"  N = {', '.join(str(int(n)) for n in d.ns)}; {len(d.seeds)} seeds; "
              f"{done}/{d.done.size} tasks finished; {len(d.t)} snapshots up to t = {d.t[-1]:.3g}",
              f"  fit: {d.attrs.get('fit_method', '?')}"]
+    if d.grid_risk is not None:
+        lines.append(f"  risk F(ρ_t) of the grid: {d.grid_risk[0]:.6e} at t = {d.t[0]:.3g} → "
+                     f"{d.grid_risk[-1]:.6e} at t = {d.t[-1]:.3g}; risk_gap = F(μ^N_t) − "
+                     "F(ρ_t) (theory: slope −1)")
     for key, summ in sorted(d.summary.items()):
         slope = summ.get("slope")
         if slope is None or not len(slope):
@@ -105,6 +109,8 @@ def describe(path) -> str:
             t = json.loads(a["timings"])
             lines.append("  timings: " + ", ".join(
                 f"{k} {v:.2f} s" if isinstance(v, float) else f"{k} {v}" for k, v in t.items()))
+        if "model" in f:
+            lines.extend(model_summary(f))
         if "grid" in f:
             g = f["grid"]
             ts = g["t"][()]
@@ -130,6 +136,12 @@ def describe(path) -> str:
                 lines.append(f"        {d['t'].shape[0]} diagnostic samples; relative mass drift "
                              f"{drift:.1e}; min density {np.min(d['min'][()]):.2e}; "
                              f"max boundary mass {np.max(d['boundary_mass'][()]):.1e}")
+                if "model" in f and d["free_energy"].shape[0]:
+                    obj = d["free_energy"][()]
+                    lines.append(f"        objective F + ∫V + λ·entropy"
+                                 f"{' + kinetic' if 'f' in g or 'g' in g else ''} "
+                                 f"(diagnostics free_energy): {obj[0]:.6g} at t = "
+                                 f"{d['t'][0]:.3g} → {obj[-1]:.6g} at t = {d['t'][-1]:.3g}")
         if "particles" in f:
             p = f["particles"]
             ts = p["t"][()]
@@ -138,9 +150,83 @@ def describe(path) -> str:
                          f"n = {p.attrs.get('n', '?')} ({p['x'].shape[1]} stored), "
                          f"scheme {p.attrs.get('scheme', '?')}, dt {p.attrs.get('dt', '?')}, "
                          f"seed {p.attrs.get('seed', '?')}, {len(ts)} snapshots")
+        if "model" in f:
+            lines.extend(risk_rows(f))
         if "compare" in f:
             lines.extend(compare_summary(f["compare"]))
     return "\n".join(lines)
+
+
+def model_summary(f) -> list[str]:
+    """The ``vfp info`` line of /model: the energy, its data and their origin."""
+    a = f["model"].attrs
+    kind = str(a.get("kind", "?"))
+    try:
+        source = json.loads(str(a.get("source", "{}")))
+    except ValueError:
+        source = {}
+    if "teacher" in source:
+        t = source["teacher"]
+        origin = (f"teacher (width {t.get('width')}, {t.get('activation')}, seed "
+                  f"{t.get('seed')}, noise {t.get('noise')})")
+    elif "path" in source:
+        origin = f"file {source['path']}"
+    elif "python" in source:
+        origin = f"python {source['python']}"
+    else:
+        origin = ", ".join(f"{k} {v}" for k, v in source.items()) or "?"
+    if kind == "two_layer_network":
+        shapes = ""
+        if "data" in f["model"]:
+            z, y = f["model/data/z"], f["model/data/y"]
+            shapes = f", z [{', '.join(map(str, z.shape))}], y [{y.shape[0]}]"
+        return [f"  model.functional: two-layer network, activation {a.get('activation')}, "
+                f"output weight {a.get('output_weight')}, d = {a.get('dimension')}; data "
+                f"from {origin}{shapes}"]
+    return [f"  model.functional: {kind} energy, {origin} (type {a.get('type', '?')}), "
+            f"d = {a.get('dimension')}"]
+
+
+#: ``vfp info`` lists at most this many risk rows (first and last ones)
+RISK_ROWS = 12
+
+
+def risk_rows(f) -> list[str]:
+    """The ``vfp info`` rows of the risk: t, grid F(ρ_t), particles F(μ^N_t) and their
+    gap, one row per snapshot (at most :data:`RISK_ROWS`, the middle ones elided)."""
+    series = {}
+    for group in ("grid", "particles"):
+        if group in f and "risk" in f[group]:
+            n = f[group]["t"].shape[0]
+            series[group] = (f[group]["t"][:n], f[group]["risk"][:n])
+    if not series:
+        return []
+    times = np.unique(np.concatenate([t for t, _ in series.values()]))
+    lines = [f"  risk F: {len(times)} snapshots"
+             + ("" if "particles" not in series else
+                f" (particles: all n = {f['particles'].attrs.get('n', '?')})")]
+    header = f"    {'t':>9}" + "".join(f"  {name:>13}" for name in series)
+    if len(series) == 2:
+        header += f"  {'gap':>11}"
+    lines.append(header)
+    shown = range(len(times))
+    if len(times) > RISK_ROWS:
+        half = RISK_ROWS // 2
+        shown = list(range(half)) + [None] + list(range(len(times) - half, len(times)))
+    for i in shown:
+        if i is None:
+            lines.append("    ...")
+            continue
+        t = times[i]
+        vals = []
+        for ts, risk in series.values():
+            hit = np.flatnonzero(np.isclose(ts, t, rtol=0, atol=1e-12 * max(1.0, abs(t))))
+            vals.append(float(risk[hit[0]]) if hit.size else np.nan)
+        row = f"    {t:>9.4g}" + "".join(f"  {v:>13.6e}" for v in vals)
+        if len(vals) == 2:
+            row += f"  {vals[1] - vals[0]:>+11.3e}"
+        lines.append(row)
+    return lines
 
 
 def _writable(path: Path) -> h5py.File:
@@ -246,7 +332,10 @@ def recompute_compare(path, metrics=None, emd_subsample=None, n_projections=None
         raise StoreError(f"{path}: needs both grid and particle snapshots to compare")
     notes = []
     try:
-        cfg = cfgmod.loads(str(data.attrs.get("config", "")), source=f"{path}:/config")
+        from .energies import energy_from_run
+
+        cfg = cfgmod.loads(str(data.attrs.get("config", "")), source=f"{path}:/config",
+                           functional=energy_from_run(data.model))
         base = cfg.compare or cfgmod.CompareConfig()
     except cfgmod.ConfigError as exc:
         base = cfgmod.CompareConfig()

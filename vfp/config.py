@@ -94,6 +94,11 @@ class ModelConfig:
     alone). In d ≥ 2 the potential is a function of points (m, d) (see
     :mod:`vfp.potentials`: build it with ``dimension=d``) and the interaction a radial
     profile of r = |x − y| (:class:`vfp.potentials.RadialInteraction`).
+
+    ``functional`` is a mean-field energy F(μ) (DESIGN §9; :mod:`vfp.energies`): any object
+    with ``value(points, weights)`` and ``drift(query, points, weights)``, e.g.
+    :class:`vfp.energies.TwoLayerNetwork`. Its drift ∇x δF/δμ is added to ∇V; V stays the
+    regulariser. Its ``dimension`` (when it has one) must equal ``dimension``.
     """
 
     regime: str = "kinetic"
@@ -102,6 +107,7 @@ class ModelConfig:
     interaction: pot.Potential | None = None
     gamma: float = 1.0
     dimension: int = 1
+    functional: object | None = None
 
     @property
     def kinetic(self) -> bool:
@@ -370,7 +376,8 @@ class _Table:
 
 _ALLOWED = {
     "": ("model", "initial", "time", "grid", "particles", "compare", "output"),
-    "model": ("regime", "dimension", "gamma", "temperature", "potential", "interaction"),
+    "model": ("regime", "dimension", "gamma", "temperature", "potential", "interaction",
+              "functional"),
     "initial": ("kind", "mean", "std", "cov", "weights", "means", "stds", "covs"),
     "time": ("t_end", "snapshots"),
     "grid": ("x", "v", "scheme", "cfl", "diagnostics_every", "dt", "full_snapshots"),
@@ -419,7 +426,22 @@ def _potential(table: _Table, interaction: bool, dimension: int = 1) -> pot.Pote
     return result
 
 
-def _model(t: _Table) -> ModelConfig:
+def _functional(t: _Table, base_dir, given=None):
+    """``[model.functional]``: the energy it describes (:func:`vfp.energies.load_energy`),
+    or ``given`` (an energy object) in its place, the table then only read for its
+    structure (a run file's config, whose data come from the file's /model)."""
+    from . import energies
+
+    t.used.update(t.data)
+    if given is not None:
+        return given
+    try:
+        return energies.load_energy(t.data, base_dir=base_dir)
+    except energies.EnergyError as exc:
+        raise ConfigError(t.key(exc.key) if exc.key else t.prefix, str(exc)) from None
+
+
+def _model(t: _Table, base_dir=None, functional=None) -> ModelConfig:
     regime = t.raw("regime", "kinetic")
     if regime == "overdamped" and t.has("gamma"):
         raise ConfigError(t.key("gamma"), "only for regime = \"kinetic\"")
@@ -432,9 +454,12 @@ def _model(t: _Table) -> ModelConfig:
     inter_table = t.table("interaction")
     interaction = _potential(inter_table, interaction=True, dimension=dimension) \
         if inter_table else None
+    func_table = t.table("functional")
+    energy = _functional(func_table, base_dir, functional) if func_table else None
     t.done()
     return ModelConfig(regime=regime, temperature=temperature, potential=potential,
-                       interaction=interaction, gamma=gamma, dimension=dimension)
+                       interaction=interaction, gamma=gamma, dimension=dimension,
+                       functional=energy)
 
 
 def _dimension(val):
@@ -586,11 +611,24 @@ def _output(t: _Table) -> OutputConfig:
     return OutputConfig(path=path)
 
 
-def from_dict(data: dict, source: str | None = None, text: str = "") -> Config:
-    """Build a validated :class:`Config` from a parsed TOML document."""
+def _base_dir(source):
+    """The folder that relative data paths of a config are read from: the config file's
+    (the working directory for text without a file)."""
+    return Path(source).parent if source else None
+
+
+def from_dict(data: dict, source: str | None = None, text: str = "", *,
+              functional=None) -> Config:
+    """Build a validated :class:`Config` from a parsed TOML document.
+
+    ``functional`` (an energy object) replaces what ``[model.functional]`` describes
+    without reading its data (used to reload a run file's config with the data stored
+    in the file).
+    """
     try:
         root = _Table(data, "", _ALLOWED[""])
-        model = _model(root.table("model", required=True, allowed=_ALLOWED["model"]))
+        model = _model(root.table("model", required=True, allowed=_ALLOWED["model"]),
+                       _base_dir(source), functional)
         _check_model(model)  # regime and dimension decide how [initial] and [grid] are read
         if root.has("grid"):
             _check_grid_dimension(model.dimension)
@@ -722,6 +760,42 @@ def _check_model(m: ModelConfig):
             raise ConfigError(key, f"is a potential of dimension {value.dim}, but "
                                    f"model.dimension = {d} (build it with dimension={d})")
         _check_callable(value, key, name == "interaction", d)
+    if m.functional is not None:
+        _check_functional(m.functional, d)
+
+
+def _check_functional(energy, dimension):
+    """The energy's dimension is model.dimension, and it answers value and drift there."""
+    from vfp.grids.meanfield import TwoLayerNetwork
+
+    from . import energies
+
+    source = getattr(energy, "source", None)
+    key = "model.functional.python" if isinstance(source, dict) and "python" in source \
+        else "model.functional"
+    if not energies.is_energy(energy):
+        raise ConfigError(key, f"{type(energy).__name__} is not an energy: it needs "
+                               "value(points, weights) and drift(query, points, weights)")
+    own = getattr(energy, "dimension", None)
+    if own is not None:
+        if isinstance(own, bool) or not isinstance(own, (int, np.integer)):
+            raise ConfigError(key, f"dimension must be an integer (got {own!r})")
+        if int(own) != dimension:
+            what = ""
+            if isinstance(energy, TwoLayerNetwork):
+                p = energy.z.shape[1]
+                what = (f" (p + 1 = {p + 1}: inputs p = {p} and a learned output weight)"
+                        if energy.output_weight == "learned" else
+                        f" (p = {p}: the inputs' dimension, output weight fixed)")
+            raise ConfigError("model.dimension", f"must equal the dimension of "
+                                                 f"model.functional, {int(own)}{what} "
+                                                 f"(got {dimension})")
+    if isinstance(energy, TwoLayerNetwork):
+        return  # checked by its constructor; probing would only compile its kernels
+    try:
+        energies.probe_energy(energy, dimension)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(key, str(exc)) from None
 
 
 def _key_of(p, default):
@@ -1296,13 +1370,14 @@ def _check_mesh(cfg, p):
                           str(exc).removeprefix("particles.mesh_cells: ")) from None
 
 
-def loads(text: str, source: str | None = None) -> Config:
-    """Parse TOML text into a validated :class:`Config`."""
+def loads(text: str, source: str | None = None, *, functional=None) -> Config:
+    """Parse TOML text into a validated :class:`Config` (``source``: the file it came from,
+    which relative data paths are read against; ``functional`` as :func:`from_dict`)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("toml", f"invalid TOML: {exc}", source) from None
-    return from_dict(data, source=source, text=text)
+    return from_dict(data, source=source, text=text, functional=functional)
 
 
 def load(path) -> Config:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from .potentials import GaussianKernelPotential, Potential
 
-__all__ = ["axis", "grid_axes", "grid_problem", "particle_forces", "particle_forces_nd"]
+__all__ = ["axis", "grid_axes", "grid_problem", "particle_forces", "particle_forces_nd",
+           "energy_keyword"]
 
 
 def axis(axis_cfg):
@@ -27,7 +28,8 @@ def grid_problem(model, grid, initial):
     Parameters
     ----------
     model : ModelConfig
-        Regime, γ, λ, potential V and interaction W.
+        Regime, γ, λ, potential V, interaction W and mean-field energy F (passed as the
+        problem's ``energy``).
     grid : GridConfig
         The x-axis (and the v-axis in the kinetic regime).
     initial : GaussianMixture
@@ -50,7 +52,8 @@ def grid_problem(model, grid, initial):
     common = dict(temperature=model.temperature, potential=model.potential.value,
                   grad_potential=model.potential.grad,
                   interaction=w.value if w is not None else None,
-                  grad_interaction=w.grad if w is not None else None)
+                  grad_interaction=w.grad if w is not None else None,
+                  **energy_keyword(model))
     if model.kinetic:
         v = axis(grid.v)
         problem = KineticProblem(x=x, v=v, gamma=model.gamma, **common)
@@ -59,6 +62,14 @@ def grid_problem(model, grid, initial):
         problem = OverdampedProblem(x=x, **common)
         cells, outside = initial.cell_averages(x.edges)
     return problem, cells, outside
+
+
+def energy_keyword(model) -> dict:
+    """``{"energy": F}`` for the solvers when the model has a mean-field energy
+    (``model.functional``), else ``{}`` (so models without one call the solvers exactly as
+    before)."""
+    energy = getattr(model, "functional", None)
+    return {} if energy is None else {"energy": energy}
 
 
 def grid_axes(grid, kinetic):
@@ -80,7 +91,8 @@ def _grid_problem_2d(model, grid, initial):
     common = dict(temperature=model.temperature, potential=model.potential.grid_value,
                   grad_potential=model.potential.grid_grad,
                   interaction=w.profile if w is not None else None,
-                  grad_interaction=w.profile_grad if w is not None else None)
+                  grad_interaction=w.profile_grad if w is not None else None,
+                  **energy_keyword(model))
     if model.kinetic:
         problem = KineticProblem2D(x1=xs[0], x2=xs[1], v1=vs[0], v2=vs[1], gamma=model.gamma,
                                    **common)

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .model import axis, grid_axes, grid_problem, particle_forces, particle_forces_nd
+from .model import (axis, energy_keyword, grid_axes, grid_problem, particle_forces,
+                    particle_forces_nd)
 
-__all__ = ["BOUNDARY_MASS_WARNING", "boundary_warning", "solve_grid", "particle_domain", "initial_particles",
-           "simulate_particles", "compare_keys", "compare_states", "grid_edges",
-           "grid_marginals"]
+__all__ = ["BOUNDARY_MASS_WARNING", "boundary_warning", "solve_grid", "particle_domain",
+           "initial_particles", "simulate_particles", "compare_keys", "compare_states",
+           "grid_edges", "grid_marginals", "grid_measure", "particle_measure", "grid_risk",
+           "particle_risk"]
 
 #: fraction of the mass at the edge of the domain above which a run warns
 BOUNDARY_MASS_WARNING = 1e-6
@@ -208,7 +210,47 @@ def simulate_particles(cfg, *, n=None, seed=None, times=None, on_snapshot=None,
                     temperature=m.temperature, dt=p.dt, snapshots=times, domain=domain,
                     scheme=p.scheme, interaction_method=p.interaction_method,
                     mesh_cells=p.mesh_cells, seed=seed, on_snapshot=on_snapshot,
-                    on_progress=on_progress)
+                    on_progress=on_progress, **energy_keyword(m))
+
+
+# ---------------------------------------------------------------------------------------
+# The risk F(μ) of a mean-field energy at a snapshot
+
+
+def grid_measure(state, x_edges, v_edges):
+    """The grid's x-marginal as a measure: (points (n, d), weights (n,)).
+
+    Points are the x-cell centres (C order over the axes, x1 slowest in d = 2), weights
+    the cell masses ρ_i h (d = 1) or ρ_ij h1 h2 (d = 2), with ρ the x-marginal of f in the
+    kinetic regime; ``state`` may also be the d = 2 kinetic marginals (ρ, g).
+    """
+    if isinstance(state, tuple):
+        rho = np.asarray(state[0], dtype=float)
+    else:
+        rho, _ = grid_marginals(np.asarray(state, dtype=float), x_edges, v_edges)
+    edges = list(x_edges) if isinstance(x_edges, (list, tuple)) else [x_edges]
+    centres = [0.5 * (np.asarray(e)[1:] + np.asarray(e)[:-1]) for e in edges]
+    cell = float(np.prod([np.diff(e)[0] for e in edges]))
+    mesh = np.meshgrid(*centres, indexing="ij")
+    points = np.ascontiguousarray(np.stack([m.ravel() for m in mesh], axis=1))
+    return points, np.ascontiguousarray(rho.reshape(-1) * cell)
+
+
+def particle_measure(x):
+    """Particles as a measure: (points (N, d), weights 1/N); x of shape (N,) is d = 1."""
+    x = np.asarray(x, dtype=float)
+    points = np.ascontiguousarray(x.reshape(len(x), -1))
+    return points, np.full(len(x), 1.0 / len(x))
+
+
+def grid_risk(energy, state, x_edges, v_edges) -> float:
+    """F(ρ_t): the energy of the grid's x-marginal (:func:`grid_measure`)."""
+    return float(energy.value(*grid_measure(state, x_edges, v_edges)))
+
+
+def particle_risk(energy, x) -> float:
+    """F(μ^N_t): the energy of the empirical measure of all N particles."""
+    return float(energy.value(*particle_measure(x)))
 
 
 # ---------------------------------------------------------------------------------------

@@ -84,8 +84,10 @@ def plot_run(path, outdir) -> list[str]:
     list of str
         The files written, among ``snapshots.png`` (grid against particle densities),
         ``distances.png`` (metrics with noise floors), ``diagnostics.png`` (grid solver)
-        and ``moments.png`` (particle against grid moments); a figure is written only
-        when the file holds its data.
+        and ``moments.png`` (particle against grid moments); with a mean-field energy
+        ``risk.png`` (risk F and objective against t) and, for networks with scalar
+        inputs (p = 1), ``predictions.png`` (f_μ(z) against the data at a few snapshots);
+        a figure is written only when the file holds its data.
 
     Raises
     ------
@@ -101,7 +103,8 @@ def plot_run(path, outdir) -> list[str]:
     if run.dimension == 2:
         figures = _figures_2d(run)
         return _write(path, outdir, figures, ("x_marginal", "v_marginal", "marginals_1d",
-                                              "distances", "diagnostics", "moments"))
+                                              "distances", "diagnostics", "moments", "risk",
+                                              "predictions"))
     figures = {}
     snaps = _snapshots(run)
     if snaps is not None:
@@ -120,7 +123,9 @@ def plot_run(path, outdir) -> list[str]:
         if any(np.isfinite(c.get(k, [np.nan])).any() for k in registry.moment_keys()):
             figures["moments"] = lambda: vp.moments_over_time(c["t"], c)
     _diagnostics_figure(run, figures)
-    return _write(path, outdir, figures, ("snapshots", "distances", "diagnostics", "moments"))
+    _energy_figures(run, figures)
+    return _write(path, outdir, figures, ("snapshots", "distances", "diagnostics", "moments",
+                                          "risk", "predictions"))
 
 
 def _diagnostics_figure(run, figures):
@@ -128,6 +133,104 @@ def _diagnostics_figure(run, figures):
     if len(d.get("t", [])) and any(len(d.get(k, [])) == len(d["t"])
                                    and np.isfinite(d[k]).any() for k in d if k != "t"):
         figures["diagnostics"] = lambda: vp.grid_diagnostics(d)
+
+
+def _energy_figures(run, figures):
+    """risk.png and predictions.png of a run with a mean-field energy."""
+    if run.model is None:
+        return
+    if any(r is not None and np.isfinite(r).any() for r in (run.grid_risk, run.particle_risk)):
+        figures["risk"] = lambda: risk_figure(run)
+    from .energies import energy_from_run
+
+    net = energy_from_run(run.model)
+    if net is not None and net.z.shape[1] == 1 and (
+            (run.grid_rho is not None and len(run.grid_rho)) or
+            (run.particle_x is not None and len(run.particle_x))):
+        figures["predictions"] = lambda: predictions_figure(run, net)
+
+
+def _panels(n_panels, width=5.0, height=3.8):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * n_panels, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, [fig.add_subplot(1, n_panels, i + 1) for i in range(n_panels)]
+
+
+def risk_figure(run):
+    """Risk F against t (grid F(ρ_t), particles F(μ^N_t) of all N) and the grid's MFLD
+    objective F + ∫V + λ·entropy (+ kinetic energy) against t (diagnostics ``free_energy``)."""
+    d = run.diagnostics or {}
+    has_objective = len(d.get("free_energy", [])) > 0 and np.isfinite(d["free_energy"]).any()
+    fig, axes = _panels(2 if has_objective else 1)
+    ax = axes[0]
+    positive = True
+    for t, risk, label, style in ((run.grid_t, run.grid_risk, "grid F(ρ_t)", "o-"),
+                                  (run.particle_t, run.particle_risk, "particles F(μᴺ_t)",
+                                   "s--")):
+        if risk is None or not np.isfinite(risk).any():
+            continue
+        ax.plot(t[:len(risk)], risk, style, ms=4, label=label)
+        positive &= bool(np.all(risk[np.isfinite(risk)] > 0))
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("t")
+    ax.set_ylabel("risk F")
+    n_part = (run.particle_attrs or {}).get("n")
+    ax.set_title("risk" + (f" (particles: all N = {n_part})" if n_part is not None else ""))
+    ax.legend(fontsize=8)
+    if has_objective:
+        ax = axes[1]
+        ax.plot(d["t"], d["free_energy"], "-", color="C2")
+        ax.set_xlabel("t")
+        ax.set_ylabel("objective")
+        kinetic = " + ∫|v|²/2 f" if run.kinetic else ""
+        ax.set_title(f"grid objective F + ∫V ρ + λ∫ρ log ρ{kinetic}", fontsize=10)
+    return fig
+
+
+#: snapshots drawn in predictions.png
+PREDICTION_SNAPSHOTS = 4
+
+
+def predictions_figure(run, net):
+    """f_μ(z) against the data (z, y) at a few snapshots: the grid's measure (solid) and
+    the stored particles (dashed), for a network with scalar inputs (p = 1)."""
+    from .pipeline import grid_measure, particle_measure
+
+    fig, (ax,) = _panels(1, width=6.5, height=4.5)
+    z = net.z[:, 0]
+    ax.scatter(z, net.y, s=8, color="0.6", label="data", zorder=1)
+    zs = np.linspace(z.min(), z.max(), 200)[:, None]
+    has_grid = run.grid_rho is not None and len(run.grid_rho) > 0
+    has_particles = run.particle_x is not None and len(run.particle_x) > 0
+    times = run.grid_t[:len(run.grid_rho)] if has_grid else \
+        run.particle_t[:len(run.particle_x)]
+    pick = np.unique(np.linspace(0, len(times) - 1, min(PREDICTION_SNAPSHOTS, len(times)))
+                     .round().astype(int))
+    for c, i in enumerate(pick):
+        t = times[i]
+        colour = f"C{c}"
+        if has_grid:
+            points, weights = grid_measure((run.grid_rho[i], None), run.x_edges, None)
+            ax.plot(zs[:, 0], net.predict(zs, points, weights), "-", color=colour,
+                    label=f"grid, t = {t:.3g}")
+        if has_particles:
+            hit = np.flatnonzero(np.isclose(run.particle_t[:len(run.particle_x)], t,
+                                            rtol=0, atol=1e-12 * max(1.0, abs(t))))
+            if hit.size:
+                points, _ = particle_measure(run.particle_x[hit[0]])
+                ok = np.isfinite(points).all(axis=1)
+                ax.plot(zs[:, 0], net.predict(zs, points[ok], np.full(ok.sum(), 1 / ok.sum())),
+                        "--", color=colour, label=f"particles, t = {t:.3g}")
+    stored = f" (particles: the {run.particle_x.shape[1]} stored)" if has_particles else ""
+    ax.set_xlabel("input z")
+    ax.set_ylabel("f_μ(z)")
+    ax.set_title(f"network predictions against the data{stored}", fontsize=10)
+    ax.legend(fontsize=7)
+    return fig
 
 
 def _figures_2d(run):
@@ -181,6 +284,7 @@ def _figures_2d(run):
                for k in registry.moment_keys(kinetic=kinetic, dimension=2)):
             figures["moments"] = lambda: vp.moments_over_time(c["t"], c)
     _diagnostics_figure(run, figures)
+    _energy_figures(run, figures)
     return figures
 
 

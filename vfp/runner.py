@@ -47,6 +47,9 @@ class RunResult:
     particles : ParticleSolution or None
     compare : dict of str → ndarray
         One array over snapshot times per comparison key.
+    risk : dict of str → ndarray
+        With a mean-field energy (``model.functional``): ``"grid"`` F(ρ_t) and
+        ``"particles"`` F(μ^N_t) (all N particles) at every snapshot; else empty.
     timings : dict of str → float
         Seconds: grid_compile, grid_solve, particles_compile, particles_solve, compare.
     warnings : list of str
@@ -60,6 +63,7 @@ class RunResult:
     grid: object = None
     particles: object = None
     compare: dict = field(default_factory=dict)
+    risk: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
 
@@ -110,11 +114,17 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
         p = cfg.particles
         part_spec = {"n": p.n, "n_stored": p.n_stored(), "kinetic": kinetic, "seed": p.seed,
                      "scheme": p.scheme, "dt": p.dt, "dimension": cfg.dimension}
+    model_spec = None
+    energy = cfg.model.functional
+    if energy is not None:
+        from .energies import describe_energy, energy_arrays
+
+        model_spec = {"attrs": describe_energy(energy), "arrays": energy_arrays(energy)}
     writer = None
     if write:
         writer = RunWriter(path, cfg.text, grid=grid_spec, particles=part_spec,
                            compare_keys=keys, attrs={"regime": cfg.model.regime},
-                           overwrite=overwrite)
+                           overwrite=overwrite, model=model_spec)
     try:
         grid_states = []
         if cfg.grid is not None:
@@ -155,8 +165,16 @@ def _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl):
         full = set(cfg.full_snapshot_indices())
     else:
         dv = axis(cfg.grid.v).h if kinetic else None
+    energy = cfg.model.functional
+    if energy is not None:
+        risk_edges = pipeline.grid_edges(cfg)
+        result.risk["grid"] = np.full(len(times), np.nan)
 
     def on_snapshot(index, t, state):
+        risk = None
+        if energy is not None:
+            risk = pipeline.grid_risk(energy, state, *risk_edges)
+            result.risk["grid"][index] = risk
         if phase_space_4d:
             # the 4-D states are large: keep float32 copies for the comparison (its
             # estimators' noise is far above float32 round-off)
@@ -166,11 +184,12 @@ def _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl):
         if writer is not None:
             if phase_space_4d:
                 rho, g = pipeline.grid_marginals(state, x_edges, v_edges)
-                writer.write_grid_marginals(t, rho, g, state if index in full else None)
+                writer.write_grid_marginals(t, rho, g, state if index in full else None,
+                                            risk=risk)
             elif cfg.dimension > 1:
-                writer.write_grid_marginals(t, state)
+                writer.write_grid_marginals(t, state, risk=risk)
             else:
-                writer.write_grid_snapshot(t, state, dv=dv)
+                writer.write_grid_snapshot(t, state, dv=dv, risk=risk)
         bar.snapshot(index, t)
 
     try:
@@ -200,11 +219,18 @@ def _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows, 
     x_edges, v_edges = pipeline.grid_edges(cfg) if cfg.grid is not None else (None, None)
     compare_time = [0.0]
     bar = Progress("particles", times[-1], len(times), progress)
+    energy = cfg.model.functional
+    if energy is not None:
+        result.risk["particles"] = np.full(len(times), np.nan)
 
     def on_snapshot(index, t, x, v):
         bar.snapshot(index, t)
+        risk = None
+        if energy is not None:  # on all N particles, not the stored subset
+            risk = pipeline.particle_risk(energy, x)
+            result.risk["particles"][index] = risk
         if writer is not None:
-            writer.write_particle_snapshot(t, x, v)
+            writer.write_particle_snapshot(t, x, v, risk=risk)
         if keys and index < len(grid_states):
             start = time.perf_counter()
             row = pipeline.compare_states(x, v, x_edges, v_edges, grid_states[index],

@@ -11,6 +11,11 @@ Layout (see DESIGN §6)::
     /particles/x, /particles/v   [t, particle]; attrs n, n_stored, seed, scheme, dt,
                             reflected_fraction (when the pipeline records it)
     /compare/t, /compare/<metric>   [t]
+    /model                  mean-field energy (when the model has one): attrs kind,
+                            dimension, source (JSON), activation, output_weight, n_data,
+                            inputs; /model/data/z [M, p], /model/data/y [M] (networks)
+    /grid/risk, /particles/risk   [t] the energy F at every snapshot (grid: F(ρ_t) of the
+                            x-marginal's cell masses; particles: F(μ^N_t) of all N)
 
 Every dataset has a dimension scale on every axis, so xarray reads each group with named
 dimensions: ``xarray.open_dataset(path, engine="h5netcdf", group="compare")``.
@@ -239,6 +244,15 @@ def _append(ds, values):
     ds[n] = np.asarray(values)
 
 
+def _append_risk(group, risk):
+    """Append one risk value to ``group/risk`` (NaN when the run has an energy but none
+    was given); nothing without an energy."""
+    if "risk" in group:
+        _append(group["risk"], np.nan if risk is None else float(risk))
+    elif risk is not None:
+        raise StoreError("this run file has no energy, so no /risk dataset")
+
+
 def _append_rows(ds, values):
     values = np.asarray(values, dtype=float)
     n = ds.shape[0]
@@ -267,6 +281,10 @@ class RunWriter:
         Names of the comparison datasets written at each snapshot.
     attrs : dict
         Extra root attributes (e.g. ``regime``).
+    model : dict or None
+        ``{"attrs": {...}, "arrays": {"z": ..., "y": ...}}`` of a mean-field energy
+        (:func:`vfp.energies.describe_energy`, :func:`vfp.energies.energy_arrays`): written
+        to /model, and the risk datasets /grid/risk and /particles/risk are created.
     overwrite : bool
         Replace an existing finished run (otherwise :class:`StoreError`). A file from
         an unfinished vfp run is always replaced; its status is kept in
@@ -279,8 +297,9 @@ class RunWriter:
     """
 
     def __init__(self, path, config_text="", grid=None, particles=None, compare_keys=(),
-                 attrs=None, overwrite=False):
+                 attrs=None, overwrite=False, model=None):
         self.path = Path(path)
+        self.model = model
         self.compare_keys = tuple(compare_keys)
         self.closed = False
         self._file = None
@@ -316,6 +335,8 @@ class RunWriter:
                 self._create_grid(f, grid)
             if particles is not None:
                 self._create_particles(f, particles)
+            if self.model is not None:
+                self._create_model(f, self.model)
             if self.compare_keys:
                 g = f.create_group("compare")
                 t = _scale(g, "t", growing=True)
@@ -388,6 +409,29 @@ class RunWriter:
             g.attrs[key] = val
 
     @staticmethod
+    def _create_model(f, model):
+        """/model (the energy's description and data) and the risk datasets."""
+        m = f.create_group("model")
+        for key, val in (model.get("attrs") or {}).items():
+            m.attrs[key] = val
+        arrays = model.get("arrays") or {}
+        if arrays:
+            d = m.create_group("data")
+            for key, val in arrays.items():
+                d.create_dataset(key, data=np.asarray(val, dtype=float))
+            d.attrs["description"] = "data of the energy: inputs z [M, p], targets y [M]"
+        for group in ("grid", "particles"):
+            if group in f:
+                risk = _growing(f[group], "risk", ())
+                _attach(risk, f[group]["t"])
+                what = "F(ρ_t) of the grid's x-marginal (cell masses)" if group == "grid" \
+                    else "F(μ^N_t) of the empirical measure of all N particles"
+                risk.attrs["description"] = f"risk (mean-field energy) {what}"
+        if "grid" in f:
+            f["grid/diagnostics/free_energy"].attrs["description"] = (
+                "MFLD objective F(ρ) + ∫V ρ (+ ½∫∫W ρρ) + λ∫ρ log ρ (+ ∫|v|²/2 f kinetic)")
+
+    @staticmethod
     def _create_particles(f, spec):
         g = f.create_group("particles")
         n_stored = int(spec["n_stored"])
@@ -433,11 +477,13 @@ class RunWriter:
                 self._file = None
 
     # -- appends --------------------------------------------------------------------------
-    def write_grid_snapshot(self, t, state, dv=None):
-        """Append a grid snapshot: f [n_x, n_v] (kinetic, with ``dv``) or ρ [n_x]."""
+    def write_grid_snapshot(self, t, state, dv=None, risk=None):
+        """Append a grid snapshot: f [n_x, n_v] (kinetic, with ``dv``) or ρ [n_x], and the
+        risk F(ρ_t) when the run has an energy."""
         state = np.asarray(state, dtype=float)
         with self.batch() as f:
             g = f["grid"]
+            _append_risk(g, risk)
             if state.ndim == 2:
                 _append(g["f"], state)
                 _append(g["rho"], state.sum(axis=1) * dv)
@@ -445,12 +491,13 @@ class RunWriter:
                 _append(g["rho"], state)
             _append(g["t"], t)  # last: a reader trusts rows [:len(t)]
 
-    def write_grid_marginals(self, t, rho, g=None, f=None):
+    def write_grid_marginals(self, t, rho, g=None, f=None, risk=None):
         """Append a d = 2 grid snapshot: ρ [n_x1, n_x2], the velocity marginal g
         [n_v1, n_v2] (kinetic) and, when given, the full density f (stored as float32 under
-        /grid/f with its time in /grid/f_t)."""
+        /grid/f with its time in /grid/f_t) and the risk F(ρ_t)."""
         with self.batch() as h:
             grp = h["grid"]
+            _append_risk(grp, risk)
             _append(grp["rho"], np.asarray(rho, dtype=float))
             if g is not None:
                 _append(grp["g"], np.asarray(g, dtype=float))
@@ -478,10 +525,12 @@ class RunWriter:
 
     write_grid_diagnostics = append_grid_diagnostics
 
-    def write_particle_snapshot(self, t, x, v=None):
-        """Append the first n_stored positions (and velocities) of a particle snapshot."""
+    def write_particle_snapshot(self, t, x, v=None, risk=None):
+        """Append the first n_stored positions (and velocities) of a particle snapshot,
+        and the risk F(μ^N_t) of all N particles when the run has an energy."""
         with self.batch() as f:
             g = f["particles"]
+            _append_risk(g, risk)
             n_stored = g["x"].shape[1]
             _append(g["x"], np.asarray(x[:n_stored], dtype=float))
             if v is not None and "v" in g:
@@ -671,6 +720,9 @@ class RunData:
     grid_g: np.ndarray | None = None
     grid_f_t: np.ndarray | None = None
     dimension: int = 1
+    grid_risk: np.ndarray | None = None
+    particle_risk: np.ndarray | None = None
+    model: dict | None = None
 
     @property
     def kinetic(self):
@@ -691,6 +743,15 @@ def read_run(path, load_particles=True) -> RunData:
 
 def _read(f, path, load_particles):
     data = RunData(path=Path(path), attrs={k: f.attrs[k] for k in f.attrs})
+    if "model" in f:
+        m = f["model"]
+        data.model = {"attrs": {k: m.attrs[k] for k in m.attrs}}
+        if "data" in m:
+            data.model.update({k: m["data"][k][()] for k in m["data"]})
+    for group, name in (("grid", "grid_risk"), ("particles", "particle_risk")):
+        if group in f and "risk" in f[group]:
+            n = f[group]["t"].shape[0]
+            setattr(data, name, f[group]["risk"][:n])
     if "particles" in f:
         data.dimension = int(f["particles"].attrs.get("dimension", 1))
     if "grid" in f and int(f["grid"].attrs.get("dimension", 1)) == 2:

@@ -31,6 +31,11 @@ Sweep file layout (``format = "vfp-sweep-1"``)::
                              floor_mean, floor_sem, excess, excess_sem [n_N, n_t];
                              slope, slope_lo, slope_hi, intercept,
                              floor_slope, floor_slope_lo, floor_slope_hi [n_t]
+    /sweep/grid_risk [n_t]   with a mean-field energy (model.functional): F(ρ_t) of the
+                             grid; /sweep/metrics/risk holds F(μ^N_t) of each task (all N
+                             particles) and /sweep/metrics/risk_gap F(μ^N_t) − F(ρ_t),
+                             whose seed mean E F(μ^N_t) − F(ρ_t) is fitted against N
+                             (/sweep/summary/risk_gap; theory: slope −1)
     /sweep/exact/            linear Gaussian models only (V = a x²/2, W = κ x²/2,
                              Gaussian start): kl [n_t], kl_per_particle, com_var,
                              iid_com_var [n_N, n_t] (validation.chaos.n_particle_reference)
@@ -38,7 +43,8 @@ Sweep file layout (``format = "vfp-sweep-1"``)::
 Metric keys are those of :func:`vfp.pipeline.compare_keys` (``w2_x``, ``kl``, ``mean_x`` …,
 each distance with its i.i.d. noise floor ``<key>_floor``) plus derived squared errors
 that scale like 1/N: ``<w2 key>_sq`` = W2² and ``<moment>_err2`` = (particles − grid)²,
-with floors squared likewise.
+with floors squared likewise. With a mean-field energy, ``risk`` and ``risk_gap`` (no
+noise floor: the gap itself is the finite-N effect).
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from . import pipeline
 
 __all__ = ["SweepError", "SweepResult", "SweepData", "run_sweep", "run_task", "task_seed",
            "parse_ns", "read_sweep", "is_sweep_file", "sweep_metric_keys", "FIT_KEYS",
+           "RISK_KEYS",
            "SWEEP_FORMAT", "solve_grid_states", "exact_reference_params"]
 
 SWEEP_FORMAT = "vfp-sweep-1"
@@ -72,6 +79,8 @@ SWEEP_DEFAULT_EXCLUDED = ("w2_emd",)   # exact OT is opt-in for sweeps (seconds 
 W2_KEYS = tuple(dict.fromkeys(registry.w2_keys() + registry.w2_keys(dimension=2)))
 MOMENT_KEYS = tuple(dict.fromkeys(registry.moment_keys() + registry.moment_keys(dimension=2)))
 FIT_KEYS = tuple(dict.fromkeys(registry.fit_keys() + registry.fit_keys(dimension=2)))
+#: per-task risk keys of a sweep with a mean-field energy; ``risk_gap`` is fitted against N
+RISK_KEYS = ("risk", "risk_gap")
 _SEED_TAG = 0x5EED5
 
 
@@ -132,9 +141,12 @@ def sweep_metrics(cfg, metrics=None) -> tuple:
     return tuple(m for m in cfgmod.COMPARE_METRICS if m not in SWEEP_DEFAULT_EXCLUDED)
 
 
-def sweep_metric_keys(metrics, kinetic, dimension: int = 1) -> list[str]:
-    """Dataset names under /sweep/metrics: comparison keys plus the derived squares."""
+def sweep_metric_keys(metrics, kinetic, dimension: int = 1, energy: bool = False) -> list[str]:
+    """Dataset names under /sweep/metrics: comparison keys plus the derived squares, and
+    :data:`RISK_KEYS` when the model has a mean-field energy."""
     keys = list(pipeline.compare_keys(metrics, kinetic, dimension))
+    if energy:
+        keys += list(RISK_KEYS)
     for k in W2_KEYS:
         if k in keys:
             keys += [f"{k}_sq", f"{k}_sq_floor"]
@@ -203,8 +215,13 @@ def run_task(shared: dict, n: int, seed_index: int) -> dict:
     keys = shared["keys"]
     values = {k: np.full(times.size, np.nan) for k in keys}
     estimator = [None]
+    energy = cfg.model.functional
+    grid_risk = shared.get("grid_risk")
 
     def on_snapshot(index, t, x, v):
+        if energy is not None:  # F(μ^N_t) on all N particles
+            values["risk"][index] = pipeline.particle_risk(energy, x)
+            values["risk_gap"][index] = values["risk"][index] - grid_risk[index]
         row = pipeline.compare_states(x, v, shared["x_edges"], shared["v_edges"],
                                       states[index], ccfg, snapshot_index=index)
         estimator[0] = row.pop("w2_emd_estimator", estimator[0])
@@ -352,14 +369,16 @@ def _versions():
 class _SweepWriter:
     """Creates the sweep file up front (fixed shapes, NaN), then writes tasks in SWMR mode."""
 
-    def __init__(self, path, cfg, ns, seeds, times, keys, grid, metrics, exact, prefill):
+    def __init__(self, path, cfg, ns, seeds, times, keys, grid, metrics, exact, prefill,
+                 grid_risk=None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
         ns, seeds = np.asarray(ns), np.asarray(seeds)
         n_n, n_s, n_t = ns.size, seeds.size, len(times)
         self.keys = list(keys)
-        self.fit_keys = [k for k in FIT_KEYS if k in keys]
+        self.fit_keys = [k for k in FIT_KEYS if k in keys] + \
+            (["risk_gap"] if "risk_gap" in keys else [])
         self.estimator = None
         with h5py.File(tmp, "w", libver="latest") as f:
             v = _versions()
@@ -379,6 +398,9 @@ class _SweepWriter:
             s["n"] = ns.astype(np.int64)
             s["seeds"] = seeds.astype(np.int64)
             s["t"] = np.asarray(times, dtype=float)
+            if grid_risk is not None:
+                s["grid_risk"] = np.asarray(grid_risk, dtype=float)
+                s["grid_risk"].attrs["description"] = "F(ρ_t) of the grid's x-marginal"
             s["task_seed"] = np.array([[task_seed(cfg.particles.seed, n, j) for j in seeds]
                                        for n in ns], dtype=np.uint64)
             s.attrs["config_seed"] = cfg.particles.seed
@@ -561,6 +583,7 @@ class SweepData:
     v_edges: np.ndarray | None = None
     grid_states: np.ndarray | None = None
     diagnostics: dict = field(default_factory=dict)
+    grid_risk: np.ndarray | None = None
 
     @property
     def kinetic(self):
@@ -623,7 +646,8 @@ def read_sweep(path) -> SweepData:
             metrics={k: s["metrics"][k][()] for k in s["metrics"]}, summary=summary,
             exact=exact, x_edges=_edges_of(g, "x"), v_edges=_edges_of(g, "v"),
             grid_states=g["f"][()] if "f" in g else g["rho"][()],
-            diagnostics={k: g["diagnostics"][k][()] for k in g["diagnostics"]})
+            diagnostics={k: g["diagnostics"][k][()] for k in g["diagnostics"]},
+            grid_risk=s["grid_risk"][()] if "grid_risk" in s else None)
 
 
 # ---------------------------------------------------------------------------------------
@@ -655,6 +679,7 @@ class SweepResult:
     engine: str
     timings: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
+    grid_risk: np.ndarray | None = None
 
 
 def _exact(cfg, ns, times):
@@ -738,7 +763,8 @@ def _run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, client=None,
         (Path(cfg.source).stem if cfg.source else "sweep") + "_sweep.h5")
     kinetic = cfg.model.kinetic
     metric_names = sweep_metrics(cfg, metrics)
-    keys = sweep_metric_keys(metric_names, kinetic, cfg.dimension)
+    energy = cfg.model.functional
+    keys = sweep_metric_keys(metric_names, kinetic, cfg.dimension, energy is not None)
     times = cfg.time.times()
     timings = {}
     result_warnings = []
@@ -780,7 +806,13 @@ def _run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, client=None,
                 "diagnostics": diagnostics}
 
     exact = _exact(cfg, ns, times)
-    writer = _SweepWriter(path, cfg, ns, seeds, times, keys, grid, metric_names, exact, prefill)
+    grid_risk = None
+    if energy is not None:
+        edges = (_as_edges(grid["x_edges"]), _as_edges(grid["v_edges"]))
+        grid_risk = np.array([pipeline.grid_risk(energy, np.asarray(st, dtype=float), *edges)
+                              for st in grid["states"]])
+    writer = _SweepWriter(path, cfg, ns, seeds, times, keys, grid, metric_names, exact, prefill,
+                          grid_risk=grid_risk)
     done = prefill.get("done", np.zeros((len(ns), len(seeds)), np.int8))
     tasks = [(n, s) for i, n in enumerate(ns) for j, s in enumerate(seeds) if done[i, j] == 0]
     # Largest N first: the longest tasks start early, so workers finish together.
@@ -791,7 +823,7 @@ def _run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, client=None,
               "times": times, "x_edges": _as_edges(grid["x_edges"]),
               "v_edges": _as_edges(grid["v_edges"]),
               "states": [np.asarray(s) for s in grid["states"]], "metrics": metric_names,
-              "keys": keys}
+              "keys": keys, "grid_risk": grid_risk}
 
     bar = None
     if progress and tasks:
@@ -845,4 +877,4 @@ def _run_sweep(cfg, ns, n_seeds, output=None, *, workers=None, client=None,
     return SweepResult(path=path, ns=np.array(ns), seeds=np.array(seeds), t=times,
                        metrics=values, summary=summary, done=done_now, ran=len(tasks),
                        skipped=skipped, engine=engine, timings=timings,
-                       warnings=result_warnings)
+                       warnings=result_warnings, grid_risk=grid_risk)

@@ -63,6 +63,13 @@ def cmd_sweep(args) -> int:
             print(f"vfp: slope of mean {key} against N at t = {result.t[-1]:.3g}: "
                   f"{s['slope'][-1]:.3f} [{s['slope_lo'][-1]:.3f}, {s['slope_hi'][-1]:.3f}]",
                   file=sys.stderr)
+        if "risk_gap" in result.summary:
+            s = result.summary["risk_gap"]
+            print(f"vfp: risk gap E F(μ^N) − F(ρ) at t = {result.t[-1]:.3g}: "
+                  + ", ".join(f"N = {n}: {m:.3e} ± {e:.1e}" for n, m, e in
+                              zip(result.ns, s["mean"][:, -1], s["sem"][:, -1]))
+                  + f"; slope against N {s['slope'][-1]:.3f} [{s['slope_lo'][-1]:.3f}, "
+                  f"{s['slope_hi'][-1]:.3f}] (theory −1)", file=sys.stderr)
     if args.plots:
         from .sweep_plots import plot_sweep
 

@@ -29,6 +29,7 @@ LABELS = {
     "mean_x_err2": "(mean x − grid)²", "var_x_err2": "(var x − grid)²",
     "mean_v_err2": "(mean v − grid)²", "var_v_err2": "(var v − grid)²",
     "cov_xv_err2": "(cov xv − grid)²",
+    "risk_gap": "risk gap F(μᴺ) − F(ρ)",
 }
 
 
