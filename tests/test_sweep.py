@@ -421,6 +421,10 @@ def test_example_configs():
     params = sw.exact_reference_params(harmonic)
     assert params == {"a": 1.0, "kappa": 1.0, "temperature": 0.5, "var0": pytest.approx(0.09)}
     assert sw.exact_reference_params(od) is None
+    # harmonic V, but the energy's drift is not in the linear-Gaussian reference
+    network = cfgmod.load(ROOT / "examples" / "mfld_risk_gap.toml")
+    assert network.model.potential.grad_polynomial is not None
+    assert sw.exact_reference_params(network) is None
 
 
 # ---------------------------------------------------------------------------------------

@@ -333,8 +333,8 @@ def exact_reference_params(cfg):
     """(a, κ, var0 / cov0) when the model is V = a x²/2, W = κ x²/2 (or none) with one
     Gaussian initial law, else None."""
     m = cfg.model
-    if cfg.dimension > 1:
-        return None
+    if cfg.dimension > 1 or getattr(m, "functional", None) is not None:
+        return None     # an energy's drift is not in the linear-Gaussian reference
     gp = m.potential.grad_polynomial
     if gp is None or len(gp) != 2 or gp[0] != 0.0 or gp[1] <= 0:
         return None
