@@ -188,7 +188,7 @@ def thomas_solve(dp, c, cp, inv, rhs, out):
 def _phi(r, Vc, wkhat, tw, rev, work, h, conv, phi):
     n = r.size
     if wkhat is not None:
-        conv_apply(wkhat, tw, rev, work, r, h, conv)
+        conv_apply(wkhat, r, h, conv)
         for i in range(n):
             phi[i] = Vc[i] + conv[i]
     else:
