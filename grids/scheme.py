@@ -1,10 +1,11 @@
 """The base class of the time-stepping schemes and the packing of problems into arrays.
 
 A scheme is a subclass of :class:`Scheme` that states its limits (``max_cfl``,
-``default_cfl``, ``regimes``, ``implicit``) and provides, per regime, three compiled
-functions for the shared time loop of :mod:`grids.driver`: ``SETUP`` (its scratch),
-``RULE`` (its step rule) and ``STEP`` (one step). Everything else — the loop, the serial or
-parallel build, the warm-up, the packing of the problem — is inherited. See
+``default_cfl``, ``regimes``, ``implicit``) and provides, per regime, three functions
+for the shared time loop of :mod:`grids.driver`: ``SETUP`` (its scratch, called from
+Python), ``RULE`` (its step rule) and ``STEP`` (one step), the last two compiled.
+Everything else — the loop, the serial or parallel build, the warm-up, the packing of the
+problem — is inherited. See
 ``docs_add_a_scheme.md`` for a worked example.
 """
 
