@@ -57,13 +57,13 @@ def digests(path):
 
 def relative_differences(path_a, path_b):
     """``{dataset name: max|a − b| / max|a|}`` over the float datasets of two HDF5 files
-    (same layout) whose name holds ``snapshot`` or ``compare`` (0/0 counts as 0)."""
+    of the same layout (0/0 counts as 0)."""
     out = {}
     with h5py.File(path_a, "r") as fa, h5py.File(path_b, "r") as fb:
         def visit(name, obj):
             if not isinstance(obj, h5py.Dataset) or any(s in name for s in SKIP):
                 return
-            if "snapshot" not in name and "compare" not in name:
+            if obj.dtype.kind != "f":
                 return
             a = np.asarray(obj[()], dtype=np.float64)
             b = np.asarray(fb[name][()], dtype=np.float64)
@@ -90,11 +90,13 @@ def main(argv):
                 print(f"{path_a.name}: missing in {args.diff[1]}")
                 continue
             rel = relative_differences(path_a, path_b)
-            grid = {k: v for k, v in rel.items() if "compare" not in k}
-            worst = max(grid, key=grid.get) if grid else None
-            cmp_worst = max((v for k, v in rel.items() if "compare" in k), default=0.0)
-            print(f"{path_a.name}: snapshots max relative difference "
-                  f"{grid.get(worst, 0.0):.3e} ({worst}); comparison values {cmp_worst:.3e}")
+            parts = []
+            for group in ("grid", "particles", "compare"):
+                sub = {k: v for k, v in rel.items() if k.startswith(group + "/")}
+                if sub:
+                    worst = max(sub, key=sub.get)
+                    parts.append(f"{group} {sub[worst]:.2e} ({worst})")
+            print(f"{path_a.name}: largest relative difference per group: " + "; ".join(parts))
         return
     configs = args.configs or sorted((ROOT / "examples").glob("*.toml"))
     configs = [c for c in configs if "sweep" not in c.name]
