@@ -11,11 +11,23 @@ two outputs::
     diff before.txt after.txt && echo bit-identical
 
 Timings and attributes that hold dates or versions are left out on purpose.
+
+``--keep DIR`` keeps the HDF5 files in DIR; ``--diff DIR_A DIR_B`` compares two such
+folders instead of running anything: per example, the largest relative difference
+``max|a − b| / max|a|`` over each group's snapshot datasets (for changes that are meant to
+move results at round-off level only, such as another FFT)::
+
+    python benchmarks/example_digests.py --keep /tmp/before > before.txt
+    # ... change the code ...
+    python benchmarks/example_digests.py --keep /tmp/after > after.txt
+    python benchmarks/example_digests.py --diff /tmp/before /tmp/after
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,9 +55,53 @@ def digests(path):
     return out
 
 
+def relative_differences(path_a, path_b):
+    """``{dataset name: max|a − b| / max|a|}`` over the float datasets of two HDF5 files
+    of the same layout (0/0 counts as 0)."""
+    out = {}
+    with h5py.File(path_a, "r") as fa, h5py.File(path_b, "r") as fb:
+        def visit(name, obj):
+            if not isinstance(obj, h5py.Dataset) or any(s in name for s in SKIP):
+                return
+            if obj.dtype.kind != "f":
+                return
+            a = np.asarray(obj[()], dtype=np.float64)
+            b = np.asarray(fb[name][()], dtype=np.float64)
+            if a.dtype.kind != "f" or a.size == 0:
+                return
+            scale = np.nanmax(np.abs(a))
+            diff = np.nanmax(np.abs(a - b))
+            out[name] = 0.0 if diff == 0.0 else diff / scale
+        fa.visititems(visit)
+    return out
+
+
 def main(argv):
-    configs = [Path(a) for a in argv] or sorted((ROOT / "examples").glob("*.toml"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="*", type=Path)
+    parser.add_argument("--keep", type=Path, help="keep the HDF5 files in this folder")
+    parser.add_argument("--diff", nargs=2, type=Path, metavar=("DIR_A", "DIR_B"),
+                        help="compare two --keep folders instead of running")
+    args = parser.parse_args(argv)
+    if args.diff:
+        for path_a in sorted(args.diff[0].glob("*.h5")):
+            path_b = args.diff[1] / path_a.name
+            if not path_b.exists():
+                print(f"{path_a.name}: missing in {args.diff[1]}")
+                continue
+            rel = relative_differences(path_a, path_b)
+            parts = []
+            for group in ("grid", "particles", "compare"):
+                sub = {k: v for k, v in rel.items() if k.startswith(group + "/")}
+                if sub:
+                    worst = max(sub, key=sub.get)
+                    parts.append(f"{group} {sub[worst]:.2e} ({worst})")
+            print(f"{path_a.name}: largest relative difference per group: " + "; ".join(parts))
+        return
+    configs = args.configs or sorted((ROOT / "examples").glob("*.toml"))
     configs = [c for c in configs if "sweep" not in c.name]
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for cfg in configs:
             out = Path(tmp) / (cfg.stem + ".h5")
@@ -57,6 +113,8 @@ def main(argv):
             for name, digest in sorted(digests(out).items()):
                 print(f"{cfg.name} {name} {digest}")
             sys.stdout.flush()
+            if args.keep:
+                shutil.copy(out, args.keep / out.name)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 rocket-fft (PyPI) registers ``numpy.fft``/``scipy.fft`` for Numba, backed by pocketfft.
 This script measures, per convolution (best of several repetitions):
 
-* 1-D, padded sizes P = 256 .. 8192 (n = P/2 cells): ``grids.convolution.conv_apply``
-  (radix-2, real data packed into a half-length complex transform) against
-  ``irfft(rfft(ρ, P) · K̂)`` compiled with rocket-fft;
+* 1-D, padded sizes P = 256 .. 8192 (n = P/2 cells): :func:`radix2_conv_apply` below
+  (radix-2, real data packed into a half-length complex transform; ``grids.convolution``
+  used it until rocket-fft replaced it) against ``irfft(rfft(ρ, P) · K̂)`` compiled with
+  rocket-fft (``grids.convolution.conv_apply``);
 * 2-D, padded P × P = 64² .. 512² (n = P/2 per axis): ``conv2_apply`` below
-  (radix-2 row/column passes of ``grids.convolution.fft_inplace``, complex, one thread and all threads) for one real kernel and
+  (radix-2 row/column passes of :func:`fft_inplace` below, complex, one thread and all threads) for one real kernel and
   for a *pair* of kernels (two results from one complex transform, the overdamped solver's
   ∂1W and ∂2W), against rocket-fft ``irfft2(rfft2(ρ) · K̂)`` (one kernel) and one forward
   ``rfft2`` with two inverse ``irfft2`` (a pair);
@@ -26,9 +27,130 @@ import tempfile
 import time
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 
-from vfp.grids.convolution import fft_inplace
+# ---- the measured alternative: the radix-2 FFT that grids/convolution.py used before ----
+
+
+def fft_tables(size: int):
+    """Twiddles ``exp(−2πi k/size)``, k < size/2, shape (size/2,), and bit-reversal indices (size,)."""
+    if size < 2 or size & (size - 1):
+        raise ValueError(f"FFT size must be a power of two >= 2, got {size}")
+    k = np.arange(size // 2)
+    tw = np.exp(-2j * np.pi * k / size)
+    bits = size.bit_length() - 1
+    idx = np.arange(size)
+    rev = np.zeros(size, dtype=np.int64)
+    for b in range(bits):
+        rev |= ((idx >> b) & 1) << (bits - 1 - b)
+    return tw.astype(np.complex128), rev
+
+
+@njit(cache=True)
+def fft_inplace(a, tw, rev, inverse):
+    """In-place unnormalised DFT of ``a`` (complex128, power-of-two length n).
+
+    Forward: A_k = Σ a_m e^{−2πi km/n}; ``inverse=True`` uses conjugate twiddles (no 1/n).
+    The tables may belong to a larger power of two L = 2·tw.size (a multiple of n): the
+    twiddles are then read with stride L/n, and since bit reversal over log2 L bits of
+    i < n equals the n-point reversal shifted left by log2(L/n), ``rev[i] >> shift`` is used.
+    """
+    n = a.size
+    ts = (2 * tw.size) // n
+    sh = 0
+    while (1 << sh) < ts:
+        sh += 1
+    for i in range(n):
+        j = rev[i] >> sh
+        if j > i:
+            tmp = a[i]
+            a[i] = a[j]
+            a[j] = tmp
+    size = 2
+    while size <= n:
+        half = size // 2
+        stride = (n // size) * ts
+        for start in range(0, n, size):
+            for k in range(half):
+                w = tw[k * stride]
+                if inverse:
+                    w = w.conjugate()
+                u = a[start + k]
+                t = w * a[start + k + half]
+                a[start + k] = u + t
+                a[start + k + half] = u - t
+        size *= 2
+
+
+# ``inverse`` is typed plain bool: a constant argument would compile fft_inplace once more
+# for each Literal[bool] value (its Python callers pass bool)
+@njit(cache=True, locals={"inverse": types.boolean})
+def radix2_conv_apply(khat, tw, rev, work, rho, h, out):
+    """``out_i = h Σ_j K_{i−j} ρ_j`` for i < n with the kernel transform ``khat`` (length P).
+
+    Real data, so the length-P transforms are done as length-P/2 complex ones: the packed
+    z_m = x_{2m} + i x_{2m+1} gives X_k = E_k + W^k O_k with E_k = (Z_k + conj Z_{M−k})/2,
+    O_k = (Z_k − conj Z_{M−k})/(2i), W = e^{−2πi/P}, M = P/2; the product Y = X·K̂ is
+    Hermitian and y_{2m} + i y_{2m+1} = (1/P) IDFT_M(A + iB)_m with
+    A_k = Y_k + conj Y_{M−k}, B_k = (Y_k − conj Y_{M−k}) W^{−k}.
+
+    Parameters
+    ----------
+    khat : complex128 array, shape (P,)
+        DFT of the circularly placed kernel samples.
+    tw, rev : twiddles (P/2,) and bit reversal (P,) from :func:`fft_tables`.
+    work : complex128 array, shape (≥ P/2,)
+        Scratch.
+    rho : float64 array, shape (n,), n ≤ P/2 + 1
+    h : float
+    out : float64 array, shape (n,)
+    """
+    n = rho.size
+    P = 2 * tw.size
+    M = P // 2
+    z = work[:M]
+    for m in range(M):
+        i0 = 2 * m
+        re = rho[i0] if i0 < n else 0.0
+        im = rho[i0 + 1] if i0 + 1 < n else 0.0
+        z[m] = complex(re, im)
+    inverse = False
+    fft_inplace(z, tw, rev, inverse)
+    # k = 0 pairs with k = M (Z_M = Z_0)
+    z0 = z[0]
+    y0 = (z0.real + z0.imag) * khat[0]
+    ym = (z0.real - z0.imag) * khat[M]
+    a0 = y0 + ym.conjugate()
+    b0 = y0 - ym.conjugate()
+    z[0] = a0 + 1j * b0
+    for k in range(1, M // 2 + 1):
+        kk = M - k
+        zk = z[k]
+        zm = z[kk]
+        wk = tw[k]
+        ek = 0.5 * (zk + zm.conjugate())
+        ok = -0.5j * (zk - zm.conjugate())
+        xk = ek + wk * ok
+        xm = (ek - wk * ok).conjugate()
+        yk = xk * khat[k]
+        ym = xm * khat[kk]
+        ak = yk + ym.conjugate()
+        bk = (yk - ym.conjugate()) * wk.conjugate()
+        z[k] = ak + 1j * bk
+        if kk != k:
+            am = ym + yk.conjugate()
+            bm = -(ym - yk.conjugate()) * wk
+            z[kk] = am + 1j * bm
+    inverse = True
+    fft_inplace(z, tw, rev, inverse)
+    scale = h / P
+    for m in range(M):
+        i0 = 2 * m
+        if i0 < n:
+            out[i0] = z[m].real * scale
+        if i0 + 1 < n:
+            out[i0 + 1] = z[m].imag * scale
+
 
 # ---- the measured alternative: 2-D radix-2 FFT convolution in row/column passes ----------
 # (grids/convolution2d.py keeps rocket-fft; this is the code it was measured against)
@@ -145,7 +267,7 @@ def conv2_apply(khat, tw1, rev1, tw2, rev2, work, rho, scale, out_re, out_im):
     khat : complex128 array, shape (P1, P2)
         DFT of the circularly placed kernel samples (:attr:`Convolver2D.kernel_hat`, or
         :func:`pair_kernel_hat` of two convolvers).
-    tw1, rev1 : twiddles (P1/2,) and bit reversal (P1,) (:func:`grids.convolution.fft_tables`)
+    tw1, rev1 : twiddles (P1/2,) and bit reversal (P1,) (:func:`fft_tables`)
     tw2, rev2 : the same for P2
     work : complex128 array, shape (P1, P2)
         Scratch.
@@ -200,13 +322,12 @@ def _rocket_kernels():
 
 def _compile_one(which):
     """First call (compile, empty cache) of one path; prints seconds."""
-    from vfp.grids.convolution import conv_apply, fft_tables
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     if which == "radix2_1d":
         tw, rev = fft_tables(64)
-        conv_apply(np.ones(64, complex), tw, rev, np.empty(64, complex), rng.random(32), 1.0,
-                   np.empty(32))
+        radix2_conv_apply(np.ones(64, complex), tw, rev, np.empty(64, complex), rng.random(32),
+                          1.0, np.empty(32))
     elif which == "radix2_2d":
         tw, rev = fft_tables(64)
         conv2_apply(np.ones((64, 64), complex), tw, rev, tw, rev, np.empty((64, 64), complex),
@@ -241,7 +362,6 @@ def compile_times():
 
 def main():
     import numba
-    from vfp.grids.convolution import conv_apply, fft_tables
     rocket1, rocket2, rocket2p = _rocket_kernels()
     rng = np.random.default_rng(1)
     threads = numba.get_num_threads()
@@ -256,10 +376,10 @@ def main():
         tw, rev = fft_tables(P)
         work = np.empty(P, complex)
         out = np.empty(n)
-        conv_apply(khat_c, tw, rev, work, rho, 1.0, out)
+        radix2_conv_apply(khat_c, tw, rev, work, rho, 1.0, out)
         rocket1(khat_r, rho, P, 1.0)
         reps = max(5, int(2e5 / P))
-        t_r2 = _best(lambda: conv_apply(khat_c, tw, rev, work, rho, 1.0, out), reps)
+        t_r2 = _best(lambda: radix2_conv_apply(khat_c, tw, rev, work, rho, 1.0, out), reps)
         t_rk = _best(lambda: rocket1(khat_r, rho, P, 1.0), reps)
         print(f"{P:>6} {1e3 * t_r2:>10.4f} {1e3 * t_rk:>10.4f} {t_r2 / t_rk:>16.2f}")
 

@@ -8,7 +8,8 @@ to compiled functions:
 
 ==============  ==================================================================
 ``SETUP``        ``(state, prob) -> work``: the scheme's scratch arrays (a named tuple
-                 with fields ``psum, pmin, pmax`` first)
+                 with fields ``psum, pmin, pmax`` first); called from Python before each
+                 call of the compiled loop (a plain Python function, or a compiled one)
 ``RULE``         ``(state, prob, work, cfl, dt_fixed) -> dt``: the step rule at the
                  current state (``inf`` when only ``dt_fixed`` limits the step)
 ``STEP``         ``(cur, nxt, prob, work, dt, land, cfl, counters) -> (dt, land,
@@ -21,10 +22,11 @@ to compiled functions:
 ``MASS``         ``(total, prob) -> mass`` of a cell-value sum
 ==============  ==================================================================
 
-:func:`variant` builds the compiled loop of one (scheme, regime, serial/parallel)
-combination: a copy of :func:`drive` whose globals name that combination's functions. A
-variant is compiled only when a run uses it, and every variant is cached on disk under
-its own name (``cache=True``), so a second process loads it without compiling.
+:func:`variant` builds the loop of one (scheme, regime, serial/parallel) combination: a
+:class:`Loop` that allocates the scratch with ``SETUP`` and calls a compiled copy of
+:func:`drive` whose globals name that combination's functions. A variant is compiled only
+when a run uses it, and every variant is cached on disk under its own name
+(``cache=True``), so a second process loads it without compiling.
 
 Serial and parallel code is written once: a kernel with ``prange`` is declared with
 :func:`threaded`; :func:`pick` returns its parallel build or the same source compiled
@@ -40,7 +42,9 @@ so every level of calls below the loop is optimised once per level above it. Sma
 are therefore declared ``inline="always"`` (Numba inlines their IR before typing: no module
 of their own), and regime functions do their work themselves rather than through one more
 call; a call made with a constant argument compiles a separate ``Literal`` specialisation,
-so flags passed to shared helpers are plain typed values.
+so flags passed to shared helpers are plain typed values. The scratch is allocated in
+Python (``SETUP``), not in the compiled loop: a named tuple of a dozen ``np.empty`` built in
+compiled code cost about 2.4 s of compilation per loop.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ import types
 import numpy as np
 from numba import njit
 
-__all__ = ["drive", "variant", "threaded", "pick", "next_step", "record_diagnostics",
+__all__ = ["drive", "variant", "Loop", "threaded", "pick", "next_step", "record_diagnostics",
            "check_partials", "N_DIAG", "NEG_TOL", "DIAG_KEYS"]
 
 #: columns of the diagnostics buffer
@@ -127,8 +131,33 @@ def pick(kernel, parallel):
     return builds[False]
 
 
+class Loop:
+    """One variant of the time loop: ``loop(state, spare, prob, control, diag, counters)``
+    allocates the scratch ``work = setup(state, prob)`` and runs the compiled
+    :func:`drive` on it (same arguments and results as :func:`drive`, less ``work``).
+
+    Attributes
+    ----------
+    setup : callable ``(state, prob) -> work`` (Python or compiled)
+    compiled : numba dispatcher of the loop (``stats`` is its cache statistics)
+    """
+
+    def __init__(self, setup, compiled):
+        self.setup = setup
+        self.compiled = compiled
+
+    @property
+    def stats(self):
+        """Numba's compile and cache statistics of the compiled loop."""
+        return self.compiled.stats
+
+    def __call__(self, state, spare, prob, control, diag, counters):
+        return self.compiled(state, spare, prob, self.setup(state, prob), control, diag,
+                             counters)
+
+
 def variant(name, parallel, **functions):
-    """The compiled time loop :func:`drive` bound to ``functions`` (see the module doc).
+    """The time loop :func:`drive` bound to ``functions`` (see the module doc).
 
     Parameters
     ----------
@@ -137,20 +166,26 @@ def variant(name, parallel, **functions):
     parallel : bool
         Serial or threaded build of every :func:`threaded` function involved.
     **functions
-        ``SETUP, RULE, STEP, STATS, SAMPLE, MASS``: compiled functions; threaded ones
-        are replaced by their serial builds when ``parallel`` is False.
+        ``SETUP, RULE, STEP, STATS, SAMPLE, MASS``: compiled functions (``SETUP`` may be
+        a Python function); threaded ones are replaced by their serial builds when
+        ``parallel`` is False.
 
     Returns
     -------
-    numba dispatcher with the signature of :func:`drive`
+    Loop
+        Called as ``loop(state, spare, prob, control, diag, counters)``.
     """
     key = (name, bool(parallel))
     if key not in _VARIANTS:
+        functions = dict(functions)
+        setup = functions.pop("SETUP")
+        if hasattr(setup, "_vfp_py"):
+            setup = pick(setup, parallel)
         g = _serial_globals(drive) if not parallel else dict(globals())
         for role, fn in functions.items():
             g[role] = pick(fn, parallel) if hasattr(fn, "_vfp_py") else fn
         suffix = f"__{name}__{'parallel' if parallel else 'serial'}"
-        _VARIANTS[key] = njit(cache=True)(_copy_function(drive, suffix, g))
+        _VARIANTS[key] = Loop(setup, njit(cache=True)(_copy_function(drive, suffix, g)))
     return _VARIANTS[key]
 
 
@@ -217,7 +252,7 @@ def next_step(t, t_stop, dt_rule, dt_fixed):
     return dt, False, True
 
 
-def drive(state, spare, prob, control, diag, counters):
+def drive(state, spare, prob, work, control, diag, counters):
     """Advance ``state`` (in place) from ``t`` towards ``t_stop``.
 
     Parameters
@@ -225,6 +260,8 @@ def drive(state, spare, prob, control, diag, counters):
     state, spare : float64 arrays of the state's shape (``spare`` is scratch)
     prob : tuple
         The problem's arrays and scalars (the scheme's packing, see :mod:`grids.scheme`).
+    work : tuple
+        The scheme's scratch, ``SETUP(state, prob)``.
     control : tuple
         ``(cfl, dt_fixed, t, t_stop, sample_first, sample_at_stop, n_max, step,
         diag_every)``: CFL number, user step cap (0: the rule alone), start and stop
@@ -243,7 +280,6 @@ def drive(state, spare, prob, control, diag, counters):
     written;  dt : last step;  mn, mx : min and max of the last state.
     """
     cfl, dt_fixed, t, t_stop, sample_first, sample_at_stop, n_max, step, every = control
-    work = SETUP(state, prob)                                     # noqa: F821
     tot, mn, mx, bad = STATS(state, work)                         # noqa: F821
     K = diag.shape[0]
     cur = state

@@ -38,16 +38,17 @@ __all__ = ["Upwind", "MUSCL"]
 # kinetic
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True)
+# The SETUP functions run in Python (grids.driver.Loop): ``kinetic_work.py_func`` is the
+# NumPy body of the compiled allocator, so the scratch has the same layout and types.
+
 def kinetic_setup_upwind(f, p):
     """Scratch of the kinetic upwind step."""
-    return kinetic_work(f, p, 0, 0)
+    return kinetic_work.py_func(f, p, 0, 0)
 
 
-@njit(cache=True)
 def kinetic_setup_muscl(f, p):
     """Scratch of the kinetic MUSCL step (``G0`` keeps the stage-1 force)."""
-    return kinetic_work(f, p, f.shape[0], 0)
+    return kinetic_work.py_func(f, p, f.shape[0], 0)
 
 
 @njit(cache=True)
@@ -121,10 +122,9 @@ def kinetic_step_muscl(cur, nxt, p, work, dt, land, cfl, counters):
 # overdamped
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True)
 def overdamped_setup(r, p):
-    """Scratch of the overdamped explicit steps."""
-    return overdamped_work(r, p, r.size, 0)
+    """Scratch of the overdamped explicit steps (Python, as the kinetic ones)."""
+    return overdamped_work.py_func(r, p, r.size, 0)
 
 
 @njit(cache=True)

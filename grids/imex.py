@@ -113,11 +113,11 @@ def _transport(cur, nxt, vc, vf, zeroG, j0, lx, rowsum, rowmin, rowmax):
 # the scheme: functions of the shared time loop (grids.driver)
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True)
 def imex_setup(f, p):
     """Scratch of the IMEX step: 8 planes of row factors and work (see
-    :func:`collide_rows`); ``sc[1]`` is the half step the factors were computed for."""
-    work = kinetic_work(f, p, 0, 8)
+    :func:`collide_rows`); ``sc[1]`` is the half step the factors were computed for.
+    Python (allocation compiled would cost compile time, see :mod:`grids.driver`)."""
+    work = kinetic_work.py_func(f, p, 0, 8)
     work.sc[1] = -1.0
     return work
 

@@ -189,7 +189,7 @@ def _phi(r, Vc, wkhat, tw, rev, work, h, conv, phi, mf):
     """Φ = V + W * ρ (+ δF/δμ(ρ) with an energy ``mf``) at the centres."""
     n = r.size
     if wkhat is not None:
-        conv_apply(wkhat, tw, rev, work, r, h, conv)
+        conv_apply(wkhat, r, h, conv)
         for i in range(n):
             phi[i] = Vc[i] + conv[i]
     else:
@@ -296,14 +296,21 @@ SGArrays = namedtuple("SGArrays", "Vc khat wkhat tw rev has_int h lam length blo
 
 
 @njit(cache=True)
-def sg_setup(r, p):
-    """Scratch of the implicit step (single-block partial sums); the rates of ``r`` are
-    computed once here, their max |∂xΦ| kept in ``sc[0]`` (``sc[1]``: the Δt the factors
-    were computed for, −1 none)."""
-    work = overdamped_work(r, p, 0, r.size)
+def _sg_rates(r, p, work):
+    """The rates of ``r`` (Φ, Scharfetter–Gummel coefficients); their max |∂xΦ| in
+    ``sc[0]``, ``sc[1]`` = −1 (no factors yet)."""
     _phi(r, p.Vc, p.wkhat, p.tw, p.rev, work.wc, p.h, work.conv, work.phi, p.mf)
     work.sc[0] = sg_coefficients(work.phi, p.lam, p.h, work.dp, work.dm, p.fit)
     work.sc[1] = -1.0
+
+
+def sg_setup(r, p):
+    """Scratch of the implicit step (single-block partial sums); the rates of ``r`` are
+    computed once here, their max |∂xΦ| kept in ``sc[0]`` (``sc[1]``: the Δt the factors
+    were computed for, −1 none). Python: the allocation is not compiled (see
+    :mod:`grids.driver`)."""
+    work = overdamped_work.py_func(r, p, 0, r.size)
+    _sg_rates(r, p, work)
     return work
 
 

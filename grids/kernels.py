@@ -399,7 +399,7 @@ def interaction_energy(rho, h, wkhat, tw, rev, work, tmp):
     interaction: Numba then compiles no FFT)."""
     if wkhat is None:
         return 0.0
-    conv_apply(wkhat, tw, rev, work, rho, h, tmp)
+    conv_apply(wkhat, rho, h, tmp)
     e = 0.0
     for i in range(rho.size):
         e += rho[i] * tmp[i]
@@ -415,7 +415,7 @@ def kin_force(rowsum, hx, hv, Vp, khat, tw, rev, work, rho, conv, G, mf):
     if khat is not None:
         for i in range(nx):
             rho[i] = rowsum[i] * hv
-        conv_apply(khat, tw, rev, work, rho, hx, conv)
+        conv_apply(khat, rho, hx, conv)
         for i in range(nx):
             G[i] = Vp[i] + conv[i]
     else:
@@ -447,7 +447,7 @@ def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface, mf):
     over the interior faces."""
     n = r.size
     if khat is not None:
-        conv_apply(khat, tw, rev, work, r, h, conv)
+        conv_apply(khat, r, h, conv)
         for i in range(n):
             aface[i] = Vpf[i] + conv[i]
     else:

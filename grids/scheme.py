@@ -1,10 +1,11 @@
 """The base class of the time-stepping schemes and the packing of problems into arrays.
 
 A scheme is a subclass of :class:`Scheme` that states its limits (``max_cfl``,
-``default_cfl``, ``regimes``, ``implicit``) and provides, per regime, three compiled
-functions for the shared time loop of :mod:`grids.driver`: ``SETUP`` (its scratch),
-``RULE`` (its step rule) and ``STEP`` (one step). Everything else — the loop, the serial or
-parallel build, the warm-up, the packing of the problem — is inherited. See
+``default_cfl``, ``regimes``, ``implicit``) and provides, per regime, three functions
+for the shared time loop of :mod:`grids.driver`: ``SETUP`` (its scratch, called from
+Python), ``RULE`` (its step rule) and ``STEP`` (one step), the last two compiled.
+Everything else — the loop, the serial or parallel build, the warm-up, the packing of the
+problem — is inherited. See
 ``docs_add_a_scheme.md`` for a worked example.
 """
 
@@ -14,7 +15,7 @@ import time
 
 import numpy as np
 
-from .convolution import Convolver, fft_tables
+from .convolution import Convolver
 from .driver import N_DIAG, variant
 from .grid import symmetric_centres
 from .kernels import (KINETIC, OVERDAMPED, N_BLOCKS, PARALLEL_MIN_CELLS, KineticArrays,
@@ -81,14 +82,20 @@ def _eval(fn, x, name):
 
 
 def _interaction_tables(problem, offset_force):
-    """(has_int, khat_force, khat_energy, twiddles, bitrev); the transforms are None
-    without an interaction, so that the compiled code for that case has no FFT."""
+    """(has_int, khat_force, khat_energy, tw, rev); the transforms are None without an
+    interaction, so that the compiled code for that case has no FFT.
+
+    ``tw`` and ``rev`` are empty arrays (complex128, int64): the fields of the former
+    radix-2 FFT's tables, kept so that the packed tuples and the force functions keep
+    their fields and signatures; :func:`grids.convolution.conv_apply` needs only the
+    kernel transform.
+    """
+    tw, rev = np.empty(0, dtype=np.complex128), np.empty(0, dtype=np.int64)
     if problem.interaction is None:
-        tw, rev = fft_tables(2)
         return False, None, None, tw, rev
     cf = Convolver(problem.grad_interaction, problem.x, offset=offset_force)
     ce = Convolver(problem.interaction, problem.x, offset=0.0)
-    return True, cf.kernel_hat, ce.kernel_hat, cf.twiddles, cf.bitrev
+    return True, cf.kernel_hat, ce.kernel_hat, tw, rev
 
 
 def pack_kinetic(problem):

@@ -14,7 +14,7 @@ Methods (``INTERACTION_METHODS``)
 * ``"mesh"`` — cloud-in-cell (CIC) deposit of the masses 1/N on the M + 1 nodes
   y_k = lo + k h of a uniform mesh over the domain (h = (hi − lo)/M), the discrete
   convolution φ_c = Σ_k m_k W'((c − k) h) by a zero-padded (non-periodic) FFT of length
-  L ≥ 2M + 1 (a power of two; compiled radix-2 FFT, so the whole time loop stays in
+  L ≥ 2M + 1 (a power of two; rocket-fft's compiled rfft/irfft, so the whole time loop stays in
   Numba), and CIC interpolation back, O(N + L log L). The deposit uses a fixed number of
   particle blocks, each into its own row, summed in a fixed order: thread-count
   independent. With an odd kernel and the same CIC weights for deposit and
@@ -52,8 +52,8 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
-# The mesh convolution reuses the grid solver's compiled radix-2 FFT (DESIGN §7).
-from ..grids.convolution import fft_inplace, fft_tables
+# The mesh convolution uses rocket-fft's numpy.fft in compiled code, as the grid solver.
+import rocket_fft  # noqa: F401  (registers numpy.fft for Numba-compiled code)
 
 __all__ = ["Quadratic", "GaussianKernel", "TabulatedKernel", "INTERACTION_METHODS",
            "as_interaction", "resolve_method", "default_mesh_cells", "MeshPlan",
@@ -355,18 +355,18 @@ def cic_index(xi, lo, inv_h, m):
 
 
 @njit(cache=True, parallel=True)
-def mesh_field(x, lo, inv_h, partial, rho, work, khat, twiddle, rev):
+def mesh_field(x, lo, inv_h, partial, rho, khat, size):
     """Node field φ_c = Σ_k m_k W'((c − k) h) into ``rho`` (shape (M + 1,)).
 
     CIC deposit of the masses 1/N in a fixed number B of particle blocks (row b of
     ``partial``, shape (B, M + 1)), rows summed in a fixed order (thread-count
-    independent), then the zero-padded FFT convolution with ``khat`` (length L ≥ 2M + 1).
+    independent), then the zero-padded FFT convolution with ``khat`` (the real DFT,
+    length L/2 + 1, of the kernel wrapped on L = ``size`` ≥ 2M + 1 points).
     """
     n = x.shape[0]
     nb = partial.shape[0]
     mp1 = partial.shape[1]
     m = mp1 - 1
-    L = work.shape[0]
     inv_n = 1.0 / n
     chunk = (n + nb - 1) // nb
     for b in prange(nb):
@@ -389,15 +389,10 @@ def mesh_field(x, lo, inv_h, partial, rho, work, khat, twiddle, rev):
             for b in range(nb):
                 s += partial[b, c]
             rho[c] = s * inv_n
-    for c in range(L):
-        work[c] = rho[c] if c < mp1 else 0.0
-    fft_inplace(work, twiddle, rev, False)
-    for c in range(L):
-        work[c] = work[c] * khat[c]
-    fft_inplace(work, twiddle, rev, True)
-    scale = 1.0 / L
+    # rocket-fft's pocketfft (rfft zero-pads ρ to L)
+    field = np.fft.irfft(np.fft.rfft(rho, size) * khat, size)
     for c in range(mp1):
-        rho[c] = work[c].real * scale
+        rho[c] = field[c]
 
 
 @njit(cache=True, inline="always")
@@ -409,7 +404,7 @@ def mesh_interp(xi, lo, inv_h, phi):
 
 
 @njit(cache=True, parallel=True)
-def mesh_force(x, out, lo, inv_h, partial, rho, work, khat, twiddle, rev):
+def mesh_force(x, out, lo, inv_h, partial, rho, khat, size):
     """out[i] ≈ (1/N) Σ_j W'(x_i − x_j) by CIC deposit, FFT convolution, CIC interpolation.
 
     Parameters
@@ -421,12 +416,12 @@ def mesh_force(x, out, lo, inv_h, partial, rho, work, khat, twiddle, rev):
         Per-block deposit rows (workspace).
     rho : ndarray, shape (M + 1,)
         Node masses, then the node field φ (workspace).
-    work : complex ndarray, shape (L,)
-    khat : complex ndarray, shape (L,)
-        FFT of the wrapped kernel samples W'(d h), d = −M..M, at index d mod L.
-    twiddle, rev : see :func:`fft_inplace`.
+    khat : complex ndarray, shape (L/2 + 1,)
+        Real DFT of the wrapped kernel samples W'(d h), d = −M..M, at index d mod L.
+    size : int
+        L, the FFT length (power of two ≥ 2M + 1).
     """
-    mesh_field(x, lo, inv_h, partial, rho, work, khat, twiddle, rev)
+    mesh_field(x, lo, inv_h, partial, rho, khat, size)
     for i in prange(x.shape[0]):
         out[i] = mesh_interp(x[i], lo, inv_h, rho)
 
@@ -454,15 +449,12 @@ class MeshPlan:
         d = np.arange(-m, m + 1)
         kern = np.zeros(L)
         kern[d % L] = interaction.grad(d * self.h)
-        self.khat = np.fft.fft(kern).astype(np.complex128)
-        self.twiddle, self.rev = fft_tables(L)
+        self.khat = np.ascontiguousarray(np.fft.rfft(kern), dtype=np.complex128)
         self.partial = np.zeros((MESH_BLOCKS, m + 1))
         self.rho = np.zeros(m + 1)
-        self.work = np.zeros(L, dtype=np.complex128)
 
     def args(self):
-        return (self.lo, self.inv_h, self.partial, self.rho, self.work, self.khat,
-                self.twiddle, self.rev)
+        return (self.lo, self.inv_h, self.partial, self.rho, self.khat, self.fft_size)
 
 
 def check_mesh(interaction, lo, hi, cells):
@@ -531,8 +523,7 @@ PairwisePlan.__doc__ = ("Pairwise sum: workspace G (N,), the kernel's kind, para
                         "table (:meth:`GaussianKernel.params`, :meth:`TabulatedKernel.params`).")
 PairwiseField = namedtuple("PairwiseField", ["G"])
 PairwiseField.__doc__ = "G[i] = (1/N) Σ_j W'(x_i − x_j), filled."
-MeshPlanArgs = namedtuple("MeshPlanArgs", ["lo", "inv_h", "partial", "rho", "work", "khat",
-                                           "twiddle", "rev"])
+MeshPlanArgs = namedtuple("MeshPlanArgs", ["lo", "inv_h", "partial", "rho", "khat", "size"])
 MeshPlanArgs.__doc__ = "The mesh workspace and kernel transform (:meth:`MeshPlan.args`)."
 MeshField = namedtuple("MeshField", ["lo", "inv_h", "phi"])
 MeshField.__doc__ = "Node field φ (M + 1,) on the mesh lo + k/inv_h."
@@ -592,8 +583,7 @@ def _prepare_compiled(x, plan):
         return pairwise
     if cls is MeshPlanArgs:
         def mesh(x, plan):
-            mesh_field(x, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.work, plan.khat,
-                       plan.twiddle, plan.rev)
+            mesh_field(x, plan.lo, plan.inv_h, plan.partial, plan.rho, plan.khat, plan.size)
             return MeshField(plan.lo, plan.inv_h, plan.rho)
         return mesh
     return None

@@ -96,7 +96,7 @@ def test_graph_sees_known_edges():
     cannot pass the tests below)."""
     graph = import_graph()
     assert "vfp.pipeline" in graph["vfp.runner"]
-    assert "vfp.grids.convolution" in graph["vfp.particles.interaction"]   # relative import
+    assert "vfp.grids.convolution2d" in graph["vfp.particles.interaction_nd"]  # relative import
     assert "vfp.grids.solver" in graph["vfp.pipeline"]                     # function-level
 
 

@@ -295,8 +295,12 @@ def sliced_w2(x, v, edges_x, edges_v, f, n_projections=200, seed=0, chunk=None, 
     ex, ev, f = _check_grid(edges_x, edges_v, f)
     if ev is None:
         raise ValueError("sliced_w2 needs a phase-space grid (edges_v)")
-    x = _as_1d(x, "x")
-    v = _as_1d(v, "v")
+    # read-only views whatever the caller passes: the projection kernel then compiles for
+    # one signature (writeable and read-only arrays are different Numba types)
+    x = _as_1d(x, "x").view()
+    v = _as_1d(v, "v").view()
+    x.flags.writeable = False
+    v.flags.writeable = False
     if x.shape != v.shape:
         raise ValueError("x and v must have the same length")
     m = cell_masses(ex, ev, f)
