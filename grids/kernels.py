@@ -82,9 +82,10 @@ def mc_slope(a, b, c):
 #:
 #: net : NetworkArrays (a 1-datum placeholder for a Python energy)
 #: points : (n, d) x-centres (C order of the x-cells), the measure's atoms
-#: query : (q, d) points where the drift (or first variation) is evaluated: the right faces
-#:     (1-D overdamped), the faces of both axes stacked (2-D overdamped, (2n, 2)), the
-#:     x-centres (kinetic, SG schemes)
+#: query : (q, d) points where the drift (or first variation) is evaluated: the x-centres
+#:     (every scheme; the overdamped explicit ones difference δF/δμ there), or, for a
+#:     Python energy with ``drift`` only on an overdamped explicit scheme, the right faces
+#:     (d = 1) or the faces of both axes stacked (d = 2, (2n, 2))
 #: weights : (n,) scratch, the cell masses of the current state
 #: resid : (M,) scratch, the residuals f_μ(z_j) − y_j
 #: out : (q, d) the drift at ``query`` (or, ``potential`` True, (q, 1): δF/δμ itself)
