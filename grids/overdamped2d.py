@@ -167,8 +167,9 @@ def _grad_eval(problem, a, b, component):
 #: (0, h2/2)) and W (offset 0), unused placeholders without interaction; FFT sizes;
 #: whether W is present;
 #: h1, h2, λ; the box lengths; Péclet-corrected SG weight or not; the energy
-#: (:data:`grids.kernels.MeanFieldArrays`: its drift at the faces of both axes stacked,
-#: (i+1/2, j) then (i, j+1/2), or for ``sg_implicit`` δF/δμ at the centres) or None
+#: (:data:`grids.kernels.MeanFieldArrays`: δF/δμ at the centres, differenced to the faces
+#: by the explicit schemes; a Python energy with ``drift`` only: its drift at the faces of
+#: both axes stacked, (i+1/2, j) then (i, j+1/2)) or None
 OD2Arrays = namedtuple("OD2Arrays", "V1f V2f Vc k1hat k2hat wkhat size1 size2 has_int h1 h2 "
                                     "lam length1 length2 fit mf")
 
@@ -211,7 +212,8 @@ def _energy_arrays(problem, potential):
 
 def pack_overdamped2d(problem, fit=False, potential=False):
     """:data:`OD2Arrays` of an :class:`OverdampedProblem2D` (``potential``: the energy's
-    δF/δμ at the centres, for ``sg_implicit``; else its drift at the faces)."""
+    δF/δμ at the centres, for ``sg_implicit``; else packed for the face drift of the
+    explicit schemes, :func:`grids.scheme.pack_energy_faces`)."""
     x1, x2 = problem.x1, problem.x2
     c1, c2 = x1.centres, x2.centres
     f1, f2 = x1.edges[1:], x2.edges[1:]
