@@ -39,13 +39,16 @@ from numba import njit, prange
 from .convolution import conv_apply
 from .driver import N_DIAG, NEG_TOL, check_partials, record_diagnostics, threaded  # noqa: F401
 from .driver import pick
-from .meanfield import network_drift, network_first_variation, network_residuals, network_value
+from .meanfield import (network_drift, network_first_variation, network_residuals,
+                        network_self_drift, network_self_potential, network_value)
 
 # serial builds of the network kernels for the compiled steps: a parallel (gufunc) kernel
 # called from a cached serial time loop crashed when the loop was loaded from the cache
 _net_residuals = pick(network_residuals, False)
 _net_drift = pick(network_drift, False)
 _net_first_variation = pick(network_first_variation, False)
+_net_self_drift = pick(network_self_drift, False)
+_net_self_potential = pick(network_self_potential, False)
 
 
 N_BLOCKS = 64  # overdamped: parallel blocks
@@ -79,9 +82,10 @@ def mc_slope(a, b, c):
 #:
 #: net : NetworkArrays (a 1-datum placeholder for a Python energy)
 #: points : (n, d) x-centres (C order of the x-cells), the measure's atoms
-#: query : (q, d) points where the drift (or first variation) is evaluated: the right faces
-#:     (1-D overdamped), the faces of both axes stacked (2-D overdamped, (2n, 2)), the
-#:     x-centres (kinetic, SG schemes)
+#: query : (q, d) points where the drift (or first variation) is evaluated: the x-centres
+#:     (every scheme; the overdamped explicit ones difference δF/δμ there), or, for a
+#:     Python energy with ``drift`` only on an overdamped explicit scheme, the right faces
+#:     (d = 1) or the faces of both axes stacked (d = 2, (2n, 2))
 #: weights : (n,) scratch, the cell masses of the current state
 #: resid : (M,) scratch, the residuals f_μ(z_j) − y_j
 #: out : (q, d) the drift at ``query`` (or, ``potential`` True, (q, 1): δF/δμ itself)
@@ -90,8 +94,14 @@ def mc_slope(a, b, c):
 #:     step (a tabulated drift, frozen over the step) and adds its value to the free
 #:     energy; the compiled steps only read ``out`` (same Numba type as a network, so both
 #:     share one compiled loop)
+#: store : (n, M) the activations σ(x_i·z_j) of one stage (the residual pass writes them,
+#:     the drift/potential pass reads them), or (0, M): recomputed (large n·M, or a query
+#:     that is not the points)
+#: at_points : bool, ``query`` is ``points`` (one activation pass per stage with ``store``)
+#: differences : bool, ``out`` holds Φ = δF/δμ at the centres (``potential``, at_points)
+#:     and the overdamped explicit steps take the face drift as (Φ_{i+1} − Φ_i)/h
 MeanFieldArrays = namedtuple("MeanFieldArrays", "net points query weights resid out potential "
-                                                "tabulated")
+                                                "tabulated store at_points differences")
 
 
 @njit(cache=True)
@@ -104,12 +114,20 @@ def has_energy(mf):
 @njit(cache=True)
 def mf_update(mf):
     """Evaluate the energy's drift (or potential) at ``mf.query`` from the cell masses
-    already in ``mf.weights`` (one residual pass and one drift pass: O(cells × M));
-    nothing for a Python energy (``mf.tabulated``: ``out`` was filled by the solver)."""
+    already in ``mf.weights`` (O(cells × M): at the points themselves one activation pass,
+    σ kept in ``mf.store``; elsewhere a residual pass and a query pass); nothing for a
+    Python energy (``mf.tabulated``: ``out`` was filled by the solver)."""
     if mf.tabulated:
         return
     net = mf.net
     points, weights, query, resid, out = mf.points, mf.weights, mf.query, mf.resid, mf.out
+    if mf.at_points:
+        if mf.potential:
+            _net_self_potential(points, weights, net, resid, out.reshape(out.shape[0]),
+                                mf.store)
+        else:
+            _net_self_drift(points, weights, net, resid, out, mf.store)
+        return
     _net_residuals(points, weights, net, resid)
     if mf.potential:
         _net_first_variation(query, net, resid, out.reshape(out.shape[0]))
@@ -443,7 +461,8 @@ def kin_amax(G, gamma, vlo, vhi):
 def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface, mf):
     """a_{i+1/2} = V'(x_{i+1/2}) + (W' * ρ)(x_{i+1/2}) + ∂x δF/δμ(x_{i+1/2}) (``khat``
     built with offset h/2; None: no interaction; ``mf`` None: no energy, else
-    :data:`MeanFieldArrays` with query = the right faces, masses ρ_i h); returns max |a|
+    :data:`MeanFieldArrays` with masses ρ_i h and Φ at the centres (``differences``: the
+    face term (Φ_{i+1} − Φ_i)/h) or the drift at the right faces); returns max |a|
     over the interior faces."""
     n = r.size
     if khat is not None:
@@ -458,8 +477,14 @@ def od_face_drift(r, h, Vpf, khat, tw, rev, work, conv, aface, mf):
         for i in range(n):
             w[i] = r[i] * h
         mf_update(mf)
-        for i in range(n):
-            aface[i] += mf.out[i, 0]
+        if mf.differences:
+            # Φ at the centres: (Φ_{i+1} − Φ_i)/h at the interior faces (the last is a wall)
+            inv_h = 1.0 / h
+            for i in range(n - 1):
+                aface[i] += (mf.out[i + 1, 0] - mf.out[i, 0]) * inv_h
+        else:
+            for i in range(n):
+                aface[i] += mf.out[i, 0]
     m = 0.0
     for i in range(n - 1):
         m = max(m, abs(aface[i]))

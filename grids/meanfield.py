@@ -42,7 +42,8 @@ from .driver import threaded
 
 __all__ = ["ACTIVATIONS", "NetworkArrays", "TwoLayerNetwork", "network_outputs",
            "network_residuals", "network_drift", "network_first_variation",
-           "network_value", "network_self_drift", "STORE_MAX_ENTRIES"]
+           "network_value", "network_self_drift", "network_self_potential",
+           "STORE_MAX_ENTRIES"]
 
 #: activation name -> code used by the compiled kernels
 ACTIVATIONS = {"identity": 0, "tanh": 1, "relu": 2, "sigmoid": 3}
@@ -415,6 +416,67 @@ def network_self_drift(points, weights, net, resid, out, store):
                 out[q, k] = scale * _dot4(ds, zt[k], m) * inv_m
             if net.learned:
                 out[q, p] = _dot4(sq, resid, m) * inv_m
+
+
+@threaded
+def network_self_potential(points, weights, net, resid, out, store):
+    """Residuals and δF/δμ at the measure's own points in one call, σ evaluated once per
+    pair when ``store`` has room for the activations.
+
+    The same numbers as :func:`network_residuals` then :func:`network_first_variation`
+    (points as query), bit for bit: the residual pass keeps σ(u_ij) in ``store[i]``, and
+    δF/δμ(x_i) = (scale_i/M) Σ_j r_j σ(u_ij) is then a mat-vec with the stored σ (the grid's
+    stages need the potential only at the cell centres: n·M activations per stage).
+
+    Parameters
+    ----------
+    points : float64 (n, d);  weights : float64 (n,);  net : NetworkArrays
+    resid : float64 (M,), written: f_μ(z_j) − y_j
+    out : float64 (n,), written: δF/δμ(x_i)
+    store : float64 (n, M) workspace, or (0, M): σ recomputed in the second pass
+    """
+    z = net.z
+    m, p = z.shape
+    n = points.shape[0]
+    act = net.activation
+    keep = store.shape[0] == n
+    zt = _transposed(z)
+    nblk = (n + POINT_BLOCK - 1) // POINT_BLOCK
+    partial = np.zeros((nblk, m))
+    for b in prange(nblk):
+        u = np.empty(m)
+        s = np.empty(m)
+        acc = partial[b]
+        for i in range(b * POINT_BLOCK, min(n, (b + 1) * POINT_BLOCK)):
+            scale = points[i, p] if net.learned else net.c
+            c = weights[i] * scale
+            if c == 0.0 and not keep:
+                continue
+            _preactivation(points, i, zt, u, m, p)
+            si = store[i] if keep else s
+            _activate(u, si, m, act)
+            if c == 0.0:
+                continue
+            for j in range(m):
+                acc[j] += c * si[j]
+    for j in prange(m):
+        tot = 0.0
+        for b in range(nblk):
+            tot += partial[b, j]
+        resid[j] = tot - net.y[j]
+    nq = (n + QUERY_BLOCK - 1) // QUERY_BLOCK
+    for b in prange(nq):
+        u = np.empty(m)
+        s = np.empty(m)
+        for q in range(b * QUERY_BLOCK, min(n, (b + 1) * QUERY_BLOCK)):
+            scale = points[q, p] if net.learned else net.c
+            if keep:
+                sq = store[q]
+            else:
+                sq = s
+                _preactivation(points, q, zt, u, m, p)
+                _activate(u, s, m, act)
+            out[q] = scale * _dot4(sq, resid, m) / m
 
 
 @threaded

@@ -48,7 +48,7 @@ from .driver import check_partials, threaded, variant
 from .grid import Axis
 from .implicit import GAMMA, blend_positive, sg_apply, sg_coefficients, thomas_factor, thomas_solve
 from .kernels import PARALLEL_MIN_CELLS, energy_value, has_energy, mc_slope, mf_update
-from .scheme import Scheme, check_energy, pack_energy
+from .scheme import Scheme, check_energy, pack_energy, pack_energy_faces
 
 __all__ = ["OverdampedProblem2D", "Upwind2D", "MUSCL2D", "SGImplicit2D", "SCHEMES_2D",
            "scheme_2d", "radial_gradient", "pack_overdamped2d", "free_energy_2d",
@@ -167,8 +167,9 @@ def _grad_eval(problem, a, b, component):
 #: (0, h2/2)) and W (offset 0), unused placeholders without interaction; FFT sizes;
 #: whether W is present;
 #: h1, h2, λ; the box lengths; Péclet-corrected SG weight or not; the energy
-#: (:data:`grids.kernels.MeanFieldArrays`: its drift at the faces of both axes stacked,
-#: (i+1/2, j) then (i, j+1/2), or for ``sg_implicit`` δF/δμ at the centres) or None
+#: (:data:`grids.kernels.MeanFieldArrays`: δF/δμ at the centres, differenced to the faces
+#: by the explicit schemes; a Python energy with ``drift`` only: its drift at the faces of
+#: both axes stacked, (i+1/2, j) then (i, j+1/2)) or None
 OD2Arrays = namedtuple("OD2Arrays", "V1f V2f Vc k1hat k2hat wkhat size1 size2 has_int h1 h2 "
                                     "lam length1 length2 fit mf")
 
@@ -189,8 +190,10 @@ SGWork2D = namedtuple("SGWork2D", "psum pmin pmax sc tmp phi phiT rates1 rates2 
 
 def _energy_arrays(problem, potential):
     """:data:`grids.kernels.MeanFieldArrays` of the problem's energy (None without one):
-    the measure on the x-centres (C order), queried at the faces (i+1/2, j) and (i, j+1/2)
-    stacked, or at the centres when ``potential`` (δF/δμ for ``sg_implicit``)."""
+    the measure on the x-centres (C order); δF/δμ at the centres (``potential``, for
+    ``sg_implicit``; and for the explicit schemes, which difference it:
+    :func:`grids.scheme.pack_energy_faces`), or (a Python energy with ``drift`` only) its
+    drift at the faces (i+1/2, j) and (i, j+1/2) stacked."""
     energy = getattr(problem, "energy", None)
     if energy is None:
         return None
@@ -204,12 +207,13 @@ def _energy_arrays(problem, potential):
     if potential:
         return pack_energy(energy, centres, centres, potential=True)
     faces = np.concatenate([pairs(x1.edges[1:], x2.centres), pairs(x1.centres, x2.edges[1:])])
-    return pack_energy(energy, centres, faces)
+    return pack_energy_faces(energy, centres, faces)
 
 
 def pack_overdamped2d(problem, fit=False, potential=False):
     """:data:`OD2Arrays` of an :class:`OverdampedProblem2D` (``potential``: the energy's
-    δF/δμ at the centres, for ``sg_implicit``; else its drift at the faces)."""
+    δF/δμ at the centres, for ``sg_implicit``; else packed for the face drift of the
+    explicit schemes, :func:`grids.scheme.pack_energy_faces`)."""
     x1, x2 = problem.x1, problem.x2
     c1, c2 = x1.centres, x2.centres
     f1, f2 = x1.edges[1:], x2.edges[1:]
@@ -282,20 +286,36 @@ def od2_face_drift(r, has_int, k1hat, k2hat, V1f, V2f, size1, size2, hh, a1, a2)
 
 # not inlined: the ``is None`` branch is pruned only on a function's own arguments
 @njit(cache=True)
-def od2_add_energy_drift(r, mf, hh, a1, a2):
+def od2_add_energy_drift(r, mf, h1, h2, a1, a2):
     """a1 += ∂1 δF/δμ at the faces (i+1/2, j), a2 += ∂2 δF/δμ at (i, j+1/2), for the
-    measure with masses r·h1·h2 at the centres (one residual and one drift pass over the
-    2·n1·n2 stacked faces); nothing without an energy (``mf`` None)."""
+    measure with masses r·h1·h2 at the centres; nothing without an energy (``mf`` None).
+
+    ``mf.differences``: Φ = δF/δμ at the centres (one activation pass) and the interior
+    face terms (Φ_{i+1,j} − Φ_{ij})/h1, (Φ_{i,j+1} − Φ_{ij})/h2 (second order at the face
+    midpoints; wall entries untouched). Else (a Python energy with ``drift`` only) the
+    drift at the 2·n1·n2 stacked faces."""
     if mf is None:
         return
     n1, n2 = r.shape
     n = n1 * n2
+    hh = h1 * h2
     w = mf.weights
     for i in range(n1):
         for j in range(n2):
             w[i * n2 + j] = r[i, j] * hh
     mf_update(mf)
     out = mf.out
+    if mf.differences:
+        inv1 = 1.0 / h1
+        inv2 = 1.0 / h2
+        for i in range(n1):
+            for j in range(n2):
+                phi = out[i * n2 + j, 0]
+                if i < n1 - 1:
+                    a1[i, j] += (out[(i + 1) * n2 + j, 0] - phi) * inv1
+                if j < n2 - 1:
+                    a2[i, j] += (out[i * n2 + j + 1, 0] - phi) * inv2
+        return
     for i in range(n1):
         for j in range(n2):
             a1[i, j] += out[i * n2 + j, 0]
@@ -325,7 +345,7 @@ def od2_add_energy_potential(r, mf, hh, phi, phiT):
 def od2_drift(r, p, a1, a2):
     """:func:`od2_face_drift` with the problem's arrays, plus the energy's drift."""
     od2_face_drift(r, p.has_int, p.k1hat, p.k2hat, p.V1f, p.V2f, p.size1, p.size2, p.h1 * p.h2, a1, a2)
-    od2_add_energy_drift(r, p.mf, p.h1 * p.h2, a1, a2)
+    od2_add_energy_drift(r, p.mf, p.h1, p.h2, a1, a2)
 
 
 @threaded

@@ -14,7 +14,7 @@ from .grid import symmetric_centres
 
 __all__ = ["mc_slope", "kinetic_rhs", "overdamped_rhs", "kinetic_force", "overdamped_face_drift",
            "kinetic_step", "overdamped_step", "overdamped_max_outflow", "energy_drift",
-           "energy_first_variation"]
+           "energy_first_variation", "has_potential"]
 
 
 def _network_args(energy):
@@ -43,6 +43,14 @@ def energy_first_variation(energy, query, points, weights):
     if args is None:
         return np.asarray(energy.first_variation(query, points, weights), dtype=float)
     return rm.first_variation(query, points, weights, *args)
+
+
+def has_potential(energy):
+    """Whether the overdamped explicit schemes difference Φ = δF/δμ at the centres for
+    this energy (a network, or any energy with ``first_variation``) rather than take its
+    drift at the faces (grids.scheme.pack_energy_faces)."""
+    return _network_args(energy) is not None or callable(getattr(energy, "first_variation",
+                                                                 None))
 
 
 def mc_slope(a, b, c):
@@ -120,14 +128,18 @@ def kinetic_force(problem, f):
 
 
 def overdamped_face_drift(problem, rho):
-    """a_{i+1/2} = V'(x_{i+1/2}) + h Σ_k W'(x_{i+1/2} − x_k) ρ_k (+ ∂x δF/δμ(x_{i+1/2})
-    with an energy), shape (n,)."""
+    """a_{i+1/2} = V'(x_{i+1/2}) + h Σ_k W'(x_{i+1/2} − x_k) ρ_k (+ the energy's term:
+    (Φ_{i+1} − Φ_i)/h with Φ = δF/δμ at the centres, or ∂x δF/δμ(x_{i+1/2}) for an energy
+    with ``drift`` only), shape (n,)."""
     x = problem.x
     a = np.asarray(problem.grad_potential(x.edges[1:]), dtype=float).copy()
     if problem.grad_interaction is not None:
         a += Convolver(problem.grad_interaction, x, offset=0.5 * x.h).direct(rho)
     energy = getattr(problem, "energy", None)
-    if energy is not None:
+    if energy is not None and has_potential(energy):
+        phi = energy_first_variation(energy, x.centres[:, None], x.centres[:, None], rho * x.h)
+        a[:-1] += np.diff(phi) / x.h
+    elif energy is not None:
         a += energy_drift(energy, x.edges[1:, None], x.centres[:, None], rho * x.h)[:, 0]
     return a
 

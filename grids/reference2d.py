@@ -15,7 +15,7 @@ from .convolution2d import Convolver2D
 from .implicit import GAMMA, blend_positive_numpy, sg_matrix_numpy
 from .overdamped2d import radial_gradient
 from .quadrature import cell_averages_2d
-from .reference import energy_drift, energy_first_variation, mc_slope
+from .reference import energy_drift, energy_first_variation, has_potential, mc_slope
 
 __all__ = ["face_drift", "max_outflow", "fluxes", "explicit_step", "potential_of_mean_force",
            "sg_step", "free_energy", "linear_gaussian_law", "gaussian_cell_averages"]
@@ -28,7 +28,9 @@ def _grid(problem):
 
 def face_drift(problem, r):
     """(a1, a2), shape (n1, n2) each: ∂1V + ∂1W * ρ at (x1_{i+1/2}, x2_j) and
-    ∂2V + ∂2W * ρ at (x1_i, x2_{j+1/2}); direct convolution sums."""
+    ∂2V + ∂2W * ρ at (x1_i, x2_{j+1/2}); direct convolution sums; with an energy its
+    Φ = δF/δμ at the centres differenced to the interior faces (its drift at the faces for
+    an energy with ``drift`` only)."""
     c1, c2, f1, f2 = _grid(problem)
     a1 = np.broadcast_to(problem.grad_potential(f1[:, None], c2[None, :])[0], r.shape).copy()
     a2 = np.broadcast_to(problem.grad_potential(c1[:, None], f2[None, :])[1], r.shape).copy()
@@ -39,7 +41,13 @@ def face_drift(problem, r):
         a2 += Convolver2D(radial_gradient(problem.grad_interaction, 1), x1, x2,
                           (0.0, 0.5 * x2.h)).direct(r)
     energy = getattr(problem, "energy", None)
-    if energy is not None:
+    if energy is not None and has_potential(energy):
+        # Φ = δF/δμ at the centres, differenced to the interior faces (walls untouched)
+        points, weights = _measure(problem, r)
+        phi = energy_first_variation(energy, points, points, weights).reshape(r.shape)
+        a1[:-1, :] += np.diff(phi, axis=0) / problem.x1.h
+        a2[:, :-1] += np.diff(phi, axis=1) / problem.x2.h
+    elif energy is not None:
         points, weights = _measure(problem, r)
         a1 += energy_drift(energy, _pairs(f1, c2), points, weights)[:, 0].reshape(r.shape)
         a2 += energy_drift(energy, _pairs(c1, f2), points, weights)[:, 1].reshape(r.shape)

@@ -20,9 +20,10 @@ from .driver import N_DIAG, variant
 from .grid import symmetric_centres
 from .kernels import (KINETIC, OVERDAMPED, N_BLOCKS, PARALLEL_MIN_CELLS, KineticArrays,
                       MeanFieldArrays, OverdampedArrays)
-from .meanfield import NetworkArrays
+from .meanfield import STORE_MAX_ENTRIES, NetworkArrays
 
-__all__ = ["Scheme", "pack_kinetic", "pack_overdamped", "pack_energy", "compiled_energy",
+__all__ = ["Scheme", "pack_kinetic", "pack_overdamped", "pack_energy", "pack_energy_faces",
+           "energy_has_potential", "compiled_energy",
            "check_energy", "control"]
 
 
@@ -56,8 +57,36 @@ def pack_energy(energy, points, query, potential=False):
 
     ``potential``: the steps read δF/δμ (shape (q, 1)) rather than ∇x δF/δμ (q, d).
     A Python energy (no ``pack``) gets ``tabulated=True`` and a placeholder network of the
-    same Numba type: the solver fills ``out`` itself.
+    same Numba type: the solver fills ``out`` itself. A network queried at its own points
+    gets an activation store (n, M) (when n·M ≤ STORE_MAX_ENTRIES): σ is evaluated once
+    per stage.
     """
+    return _pack_energy(energy, points, query, potential, False)
+
+
+def pack_energy_faces(energy, points, faces):
+    """:data:`grids.kernels.MeanFieldArrays` for the overdamped explicit schemes (measure on
+    the centres ``points`` (n, d)), None when ``energy`` is None.
+
+    When the energy gives Φ = δF/δμ (:func:`energy_has_potential`), ``out`` holds Φ at the
+    centres (n, 1) and ``differences`` is True: the steps take the face drift as
+    (Φ_{i+1} − Φ_i)/h, second order at the face midpoint (the discretisation of
+    Scharfetter–Gummel), one activation pass per stage. A Python energy with ``drift`` only
+    is queried at ``faces`` (q, d) instead (``differences`` False, ∇x δF/δμ there).
+    """
+    if energy_has_potential(energy):
+        return _pack_energy(energy, points, points, True, True)
+    return pack_energy(energy, points, faces)
+
+
+def energy_has_potential(energy):
+    """Whether the overdamped explicit steps can take the energy's Φ = δF/δμ at the centres
+    (a network, or a Python energy with ``first_variation``); else its drift at the faces."""
+    return compiled_energy(energy) is not None or callable(getattr(energy, "first_variation",
+                                                                   None))
+
+
+def _pack_energy(energy, points, query, potential, differences):
     if energy is None:
         return None
     net = compiled_energy(energy)
@@ -66,11 +95,15 @@ def pack_energy(energy, points, query, potential=False):
     tabulated = net is None
     if tabulated:
         net = NetworkArrays(np.zeros((1, 1)), np.zeros(1), 0, False, 0.0)
+    at_points = bool(query.shape == points.shape and np.array_equal(query, points))
+    n, m = points.shape[0], net.z.shape[0]
+    keep = not tabulated and at_points and n * m <= STORE_MAX_ENTRIES
     width = 1 if potential else query.shape[1]
     return MeanFieldArrays(net=net, points=points, query=query,
-                           weights=np.zeros(points.shape[0]), resid=np.zeros(net.z.shape[0]),
+                           weights=np.zeros(n), resid=np.zeros(m),
                            out=np.zeros((query.shape[0], width)), potential=bool(potential),
-                           tabulated=bool(tabulated))
+                           tabulated=bool(tabulated), store=np.zeros((n if keep else 0, m)),
+                           at_points=at_points, differences=bool(differences))
 
 
 def _eval(fn, x, name):
@@ -119,8 +152,8 @@ def pack_kinetic(problem):
 def pack_overdamped(problem, parallel):
     """:class:`grids.kernels.OverdampedArrays` of an overdamped problem; the update's
     partial sums run over ``min(N_BLOCKS, n)`` blocks when ``parallel``, else one. With an
-    energy, ``has_int`` is True (a state-dependent drift) and ``mf`` evaluates its drift
-    at the right faces."""
+    energy, ``has_int`` is True (a state-dependent drift) and ``mf`` gives its drift at
+    the right faces (:func:`pack_energy_faces`)."""
     x = problem.x
     energy = getattr(problem, "energy", None)
     has_int, khat, wkhat, tw, rev = _interaction_tables(problem, 0.5 * x.h)
@@ -130,7 +163,7 @@ def pack_overdamped(problem, parallel):
         rev=rev, has_int=bool(has_int or energy is not None), h=float(x.h),
         lam=float(problem.temperature), length=float(x.hi - x.lo),
         blocks=int(min(N_BLOCKS, x.cells) if parallel else 1),
-        mf=pack_energy(energy, x.centres[:, None], x.edges[1:, None]))
+        mf=pack_energy_faces(energy, x.centres[:, None], x.edges[1:, None]))
 
 
 def control(cfl, dt_fixed, t, t_stop, sample_first, sample_at_stop, n_max, step, every):

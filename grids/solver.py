@@ -149,7 +149,9 @@ class OverdampedProblem:
     """Overdamped Fokker–Planck problem on the axis ``x``; state shape ``(x.cells,)``.
 
     Parameters as in :class:`KineticProblem` without ``v`` and ``gamma``; the drift of
-    ``energy`` is added at the faces: ∂t ρ = ∂x(ρ ∂x(V + W * ρ + δF/δμ)) + λ ∂x² ρ.
+    ``energy`` is added at the faces: ∂t ρ = ∂x(ρ ∂x(V + W * ρ + δF/δμ)) + λ ∂x² ρ, as
+    (Φ_{i+1} − Φ_i)/h with Φ = δF/δμ at the centres (one network evaluation per stage; a
+    Python energy without ``first_variation``: its ``drift`` at the faces).
     """
 
     x: Axis

@@ -67,9 +67,10 @@ def _dquad2(x1, x2):
     return OMEGA2 * x1, OMEGA2 * x2
 
 
-class PythonEnergy:
-    """The same network seen only through the energy protocol (no ``pack``): the solvers
-    must take the Python path."""
+class PythonDriftEnergy:
+    """The same network seen only through the energy protocol's required methods (no
+    ``pack``, no ``first_variation``): the solvers take the Python path, and the overdamped
+    explicit schemes query its drift at the faces."""
 
     def __init__(self, net):
         self._net = net
@@ -80,6 +81,14 @@ class PythonEnergy:
 
     def drift(self, query, points, weights):
         return self._net.drift(query, points, weights)
+
+
+class PythonEnergy(PythonDriftEnergy):
+    """:class:`PythonDriftEnergy` with ``first_variation``: the overdamped explicit schemes
+    difference δF/δμ at the centres, as for a packed network."""
+
+    def first_variation(self, query, points, weights):
+        return self._net.first_variation(query, points, weights)
 
 
 # ---------------------------------------------------------------------------------------
@@ -406,6 +415,25 @@ def test_overdamped_1d_step_matches_twin():
     np.testing.assert_allclose(state, expect, rtol=0, atol=1e-13 * np.max(expect))
 
 
+def test_overdamped_1d_drift_only_energy_step_matches_twin():
+    # a Python energy without first_variation: its drift at the faces (not differences of
+    # Φ at the centres, which the twin's face drift for the network itself uses)
+    net = _tanh_1d()
+    prob = OverdampedProblem(Axis(-3.0, 3.0, 30), 0.3, _quad1, _dquad1,
+                             energy=PythonDriftEnergy(net))
+    r0 = _rough(prob.shape, prob.x.h, 1)
+    _, dt = R.overdamped_step(prob, r0, "upwind", 0.8)
+    # just short of the rule's Δt: one step, which lands on t_end
+    sol = solve(prob, r0, [0.0, dt * (1.0 - 1e-9)], scheme="upwind", cfl=0.8)
+    assert sol.success and sol.n_steps == 1
+    expect = r0 + sol.t[-1] * R.overdamped_rhs(r0, "upwind", R.overdamped_face_drift(prob, r0),
+                                               0.3, prob.x.h)
+    np.testing.assert_allclose(sol.states[-1], expect, rtol=0, atol=1e-13 * np.max(expect))
+    with_phi = R.overdamped_step(OverdampedProblem(prob.x, 0.3, _quad1, _dquad1, energy=net),
+                                 r0, "upwind", 0.8)[0]
+    assert np.max(np.abs(with_phi - expect)) > 1e-9 * np.max(expect)   # a path of its own
+
+
 def test_kinetic_1d_step_matches_twin():
     x = Axis(-3.0, 3.0, 12)
     prob = KineticProblem(x, Axis(-3.0, 3.0, 10), 1.0, 0.3, _quad1, _dquad1,
@@ -461,3 +489,27 @@ def test_python_energy_equals_compiled_kinetic_2d():
     (a, fa), (b, fb) = states
     assert np.max(np.abs(a - b)) < 1e-12 * np.max(np.abs(a))
     np.testing.assert_allclose(fb, fa, rtol=1e-12)
+
+
+@pytest.mark.parametrize("act, out_w", [("tanh", "learned"), ("sigmoid", 0.7), ("relu", "learned")])
+def test_self_potential_matches_twin_and_the_two_pass_kernels(act, out_w):
+    from vfp.grids import reference_meanfield as rm
+    from vfp.grids.meanfield import (network_first_variation, network_residuals,
+                                     network_self_potential)
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(37, 2))
+    net = TwoLayerNetwork(z, np.sin(z[:, 0]), act, out_w)
+    n = 300                                      # more than one block of points
+    pts = rng.normal(size=(n, net.dimension))
+    w = rng.uniform(0.0, 1.0, n) / n
+    w[::7] = 0.0                                 # empty cells still get Φ
+    expect = rm.first_variation(pts, pts, w, net.z, net.y, act, out_w)
+    r2 = np.empty(37)
+    network_residuals(pts, w, net.pack(), r2)
+    two_pass = np.empty(n)
+    network_first_variation(pts, net.pack(), r2, two_pass)
+    for store in (np.zeros((n, 37)), np.zeros((0, 37))):
+        resid, out = np.empty(37), np.empty(n)
+        network_self_potential(pts, w, net.pack(), resid, out, store)
+        np.testing.assert_allclose(out, expect, rtol=1e-12, atol=1e-15)
+        assert np.array_equal(resid, r2) and np.array_equal(out, two_pass)
