@@ -290,7 +290,8 @@ def test_free_energy_column_is_the_objective():
     assert fe[-1] == pytest.approx(free_energy(no_energy, sol.states[-1]) + risk, rel=1e-12)
 
 
-@pytest.mark.parametrize("runner", [run_overdamped_1d, run_kinetic_1d, run_overdamped_2d],
+@pytest.mark.parametrize("runner", [run_overdamped_1d, run_kinetic_1d,
+                                    pytest.param(run_overdamped_2d, marks=pytest.mark.slow)],
                          ids=["overdamped_1d", "kinetic_1d", "overdamped_2d"])
 def test_python_energy_equals_compiled_upwind(runner):
     cells = 24 if runner is not run_overdamped_1d else 60

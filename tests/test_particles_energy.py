@@ -163,7 +163,8 @@ def _check_against_exact(x, disc, cont, n):
     return bias_m, bias_S
 
 
-@pytest.mark.parametrize("d, scheme, kinetic", [(2, "euler", False), (1, "euler", True),
+@pytest.mark.parametrize("d, scheme, kinetic", [(2, "euler", False),
+                                               pytest.param(1, "euler", True, marks=pytest.mark.slow),
                                                 (2, "baoab", True)])
 def test_identity_network_matches_the_exact_gaussian_law(rng, d, scheme, kinetic):
     n, eta, n_steps = 20_000, 0.02, 50
@@ -246,7 +247,8 @@ def test_compiled_drift_is_the_numpy_twin_at_the_same_positions(rng):
     assert np.abs(expect).max() > 0.05
 
 
-@pytest.mark.parametrize("scheme, kinetic", [("euler", False), ("baoab", True)])
+@pytest.mark.parametrize("scheme, kinetic", [("euler", False),
+                                             pytest.param("baoab", True, marks=pytest.mark.slow)])
 def test_python_energy_path_equals_the_compiled_path(rng, scheme, kinetic):
     """The NumPy-twin energy called from Python once per force evaluation gives the
     compiled network's numbers (walls and a Quadratic interaction on as well)."""
