@@ -165,7 +165,7 @@ def test_overdamped_2d_compare_reproduces_and_plots(overdamped_run, tmp_path):
     assert "d = 2, 48x48 cells" in text and "w2_x2" in text
 
 
-@pytest.mark.parametrize("full", ['"all"', "[0.0]"])
+@pytest.mark.parametrize("full", [pytest.param('"all"', marks=pytest.mark.slow), "[0.0]"])
 def test_kinetic_2x2v_run_file_and_recomputation(tmp_path, full):
     out = tmp_path / "k.h5"
     result = run(loads_config(KINETIC.replace("FULL", full)), output=out, progress=False)

@@ -81,7 +81,8 @@ FAST_ORDER = {"upwind": (0.7, 1.3), "muscl": (1.4, 2.4), "sg_implicit": (1.7, 2.
 SLOW_ORDER = {"upwind": (0.8, 1.2), "muscl": (1.55, 2.3), "sg_implicit": (1.85, 2.15)}
 
 
-@pytest.mark.parametrize("scheme", ["upwind", "muscl", "sg_implicit"])
+@pytest.mark.parametrize("scheme", ["upwind", "muscl",
+                                    pytest.param("sg_implicit", marks=pytest.mark.slow)])
 def test_exact_gaussian_and_observed_order(scheme):
     e_coarse, _ = _l1_error(_gaussian_problem(32), scheme)
     e_fine, sol = _l1_error(_gaussian_problem(64), scheme)

@@ -120,8 +120,10 @@ def test_kernels_do_not_depend_on_the_thread_count(rng):
     np.testing.assert_array_equal(one, many)
 
 
-@pytest.mark.parametrize("act, ow", [("tanh", "learned"), ("relu", 0.7), ("sigmoid", "learned"),
-                                     ("identity", 1.3)])
+@pytest.mark.parametrize("act, ow", [("tanh", "learned"),
+                                     pytest.param("relu", 0.7, marks=pytest.mark.slow),
+                                     pytest.param("sigmoid", "learned", marks=pytest.mark.slow),
+                                     pytest.param("identity", 1.3, marks=pytest.mark.slow)])
 def test_self_drift_is_residuals_then_drift_bit_for_bit(rng, act, ow):
     """network_self_drift (activations kept, or recomputed) = network_residuals then
     network_drift at the same points, exactly."""

@@ -231,6 +231,7 @@ class _NumpyTwinEnergy:
         return ref.drift(query, points, weights, *self.args)
 
 
+@pytest.mark.slow
 def test_compiled_drift_is_the_numpy_twin_at_the_same_positions(rng):
     """One overdamped Euler step with and without the energy (the same noise):
     x₁(no energy) − x₁(energy) = η ∇x δF/δμ(x₀) exactly, against the NumPy twin."""
