@@ -17,6 +17,7 @@ import numpy as np
 
 from . import config as cfgmod
 from . import pipeline
+from .background import BackgroundCompile
 from .model import axis
 from .pipeline import BOUNDARY_MASS_WARNING
 from .progress import Progress
@@ -51,7 +52,10 @@ class RunResult:
         With a mean-field energy (``model.functional``): ``"grid"`` F(ρ_t) and
         ``"particles"`` F(μ^N_t) (all N particles) at every snapshot; else empty.
     timings : dict of str → float
-        Seconds: grid_compile, grid_solve, particles_compile, particles_solve, compare.
+        Seconds: grid_compile, grid_solve, particles_compile, particles_solve, compare;
+        ``background_compile_wait`` when the particle and comparison kernels were compiled
+        in a second process during the grid stage (:mod:`vfp.background`) and the run
+        waited that long for it before the particle stage.
     warnings : list of str
     """
 
@@ -125,16 +129,22 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
         writer = RunWriter(path, cfg.text, grid=grid_spec, particles=part_spec,
                            compare_keys=keys, attrs={"regime": cfg.model.regime},
                            overwrite=overwrite, model=model_spec)
+    background = BackgroundCompile(cfg)
     try:
         grid_states = []
         if cfg.grid is not None:
-            _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl)
+            with background.watch():
+                _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl)
         if result.success and cfg.particles is not None:
+            background.wait()
+            if background.started:
+                result.timings["background_compile_wait"] = background.waited
             _run_particles(cfg, times, writer, result, grid_states, keys, compare_rows,
                            progress)
         result.compare = {k: np.array([row.get(k, np.nan) for row in compare_rows])
                           for k in ["t"] + keys} if compare_rows else {}
     except KeyboardInterrupt:
+        background.close()
         result.status, result.message, result.success = 1, "interrupted", False
         if writer is not None:
             writer.close(status="interrupted", message="interrupted by the user",
@@ -142,11 +152,13 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
         raise
     except Exception as exc:
         # any other failure: the file says "failed" and why, then the caller decides
+        background.close()
         result.status, result.success = 1, False
         result.message = f"{type(exc).__name__}: {exc}"
         if writer is not None:
             writer.close(status="failed", message=result.message, timings=result.timings)
         raise
+    background.close()
     if writer is not None:
         writer.close(status="finished" if result.success else "failed",
                      message=result.message, timings=result.timings,
