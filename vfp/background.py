@@ -112,6 +112,11 @@ class BackgroundCompile:
         except OSError:
             self._process = None
 
+    @property
+    def running(self) -> bool:
+        """The second process was started and has not finished yet."""
+        return self._process is not None and self._process.poll() is None
+
     def wait(self, limit: float = WAIT_LIMIT) -> None:
         """Wait (at most ``limit`` s) for the second process to fill the cache."""
         if self._process is None:

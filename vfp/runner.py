@@ -8,6 +8,7 @@ them one at a time.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -136,6 +137,9 @@ def run(cfg: cfgmod.Config, output=None, progress: bool = True, write: bool = Tr
             with background.watch():
                 _run_grid(cfg, times, writer, result, grid_states, progress, check_cfl)
         if result.success and cfg.particles is not None:
+            if progress and background.running:
+                print("vfp: particles: waiting for their kernels, compiled in a second "
+                      "process during the grid stage", file=sys.stderr, flush=True)
             background.wait()
             if background.started:
                 result.timings["background_compile_wait"] = background.waited
