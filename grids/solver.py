@@ -53,6 +53,17 @@ BOUNDARY_WARN = 1e-6
 
 # cells × steps per compiled call (bounds the time between progress callbacks)
 _CHUNK_WORK = 6e7
+# fewest steps per compiled call, even: each call starts with a pass over the state (its
+# sums and extrema) and ends with a copy when it took an odd number of steps, which at
+# one step per call (128⁴) tripled the cost of a step
+_CHUNK_MIN_STEPS = 8
+
+
+def chunk_steps(cells: int) -> int:
+    """Steps per compiled call of the time loop for a state of ``cells`` cells: about
+    ``_CHUNK_WORK / cells``, at least ``_CHUNK_MIN_STEPS``, even."""
+    n = max(_CHUNK_MIN_STEPS, int(_CHUNK_WORK / cells))
+    return n + n % 2
 
 
 def _check_callable(name, fn):
@@ -561,7 +572,7 @@ def solve(problem, initial, snapshots, *, scheme="upwind", cfl=None, diagnostics
     counters = np.zeros(2, dtype=np.int64)
     t_start = time.perf_counter()
     spare = np.empty_like(state)
-    n_max = max(1, int(_CHUNK_WORK / state.size))
+    n_max = chunk_steps(state.size)
     energy = getattr(problem, "energy", None)
     if energy is not None and compiled_energy(energy) is None:
         loop = _python_energy_loop(problem, packed, loop, cls.name)

@@ -1,7 +1,15 @@
-"""Shared fixtures: a seeded ``rng`` and the ``--runslow`` switch for checks marked ``slow``."""
+"""Shared fixtures: a seeded ``rng`` and the ``--runslow`` switch for checks marked ``slow``;
+no second compile process in runs under test (see below)."""
+
+import os
 
 import numpy as np
 import pytest
+
+# The suite's workers already keep both cores busy: a run's second compile process
+# (vfp.background) would only add processes there. tests/test_background.py turns it on
+# where it is under test.
+os.environ.setdefault("VFP_BACKGROUND_COMPILE", "0")
 
 
 def pytest_addoption(parser):
