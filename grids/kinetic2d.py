@@ -357,34 +357,10 @@ def explicit_rate(p, w):
 # upwind update
 # ---------------------------------------------------------------------------------------
 
-@njit(cache=True, inline="always")
-def _upwind_cell(fc, nbx1, nbx2, w1, wx2, jp1, jm1, jp2, jm2, lv1, lv2):
-    """f + Δt L(f) of one cell from its x-neighbours and its four v-face fluxes."""
-    return (fc - w1 * (fc - nbx1) - wx2 * (fc - nbx2)
-            - lv1 * (jp1 - jm1) - lv2 * (jp2 - jm2))
-
-
-@njit(cache=True, inline="always")
-def _upwind_row(row, rowup, rowdn, nb1, nbx2, o, j2a, j2b, w1, lx2, av2, cp2, cm2,
-                c1p, c1m, c1p_lo, c1m_lo, lv1, lv2):
-    """Cells j2a ≤ j2 < j2b of one v2-row, 0 < j2a, j2b < nv2: every flux recomputed from
-    the state (the same products as the neighbouring cell's), so no value is carried from
-    one iteration to the next and the loop vectorises."""
-    for j2 in range(j2a, j2b):
-        fc = row[j2]
-        o[j2] = _upwind_cell(fc, nb1[j2], nbx2[j2], w1, lx2 * av2[j2],
-                             c1p * fc + c1m * rowup[j2], c1p_lo * rowdn[j2] + c1m_lo * fc,
-                             cp2[j2] * fc + cm2[j2] * row[j2 + 1],
-                             cp2[j2 - 1] * row[j2 - 1] + cm2[j2 - 1] * fc, lv1, lv2)
-
-
 @njit(cache=True)
-def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, glo, ghi, cp2, cm2):
-    """One block (x-cell) of :func:`kin2_update_upwind`; returns (sum, min, max).
-
-    The v-face fluxes J_{j+1/2} = c⁺_j f_j + c⁻_j f_{j+1} (zero through the outer faces) are
-    evaluated for each cell on both sides rather than carried from the neighbour: the
-    same products, so the same numbers, in loops without loop-carried values."""
+def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, j1buf, glo, ghi, cp2,
+                  cm2):
+    """One block (x-cell) of :func:`kin2_update_upwind`; returns (sum, min, max)."""
     nx1, nx2, nv1, nv2 = src.shape
     gamma = p.gamma
     d1 = gamma * p.lam / p.hv1
@@ -399,13 +375,12 @@ def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, glo, ghi, cp2
         a = gamma * p.vf2[j + 1] + g2
         cp2[j] = max(-a, 0.0) + d2
         cm2[j] = min(-a, 0.0) - d2
+    for j in range(nv2):
+        j1buf[j] = 0.0                     # zero flux through the lower outer v1-face
     s = 0.0
     mn = np.inf
     mx = -np.inf
     blk = src[i1, i2]
-    c1p_lo = 0.0                           # zero flux through the lower outer v1-face
-    c1m_lo = 0.0
-    last = nv2 - 1
     for j1 in range(nv1):
         row = blk[j1]
         o = out[i1, i2, j1]
@@ -418,7 +393,6 @@ def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, glo, ghi, cp2
             c1p = 0.0
             c1m = 0.0
             rowup = row
-        rowdn = blk[j1 - 1] if j1 > 0 else row
         # x1: the upwind neighbour row; beyond a wall the ghost is this cell at −v1
         if j1 < j01:
             nb1 = src[i1 + 1, i2, j1] if i1 < nx1 - 1 else blk[nv1 - 1 - j1]
@@ -438,29 +412,34 @@ def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, glo, ghi, cp2
             for j in range(nv2):
                 glo[j] = row[nv2 - 1 - j]
             lo2 = glo
-        # j2 = 0 (zero flux through the lower outer v2-face) and j2 = nv2 − 1 (upper)
-        # apart; the interior cells in two vectorised runs (x2-upwind side by sign of v2)
-        fc = row[0]
-        o[0] = _upwind_cell(fc, nb1[0], up2[0] if j02 > 0 else lo2[0], w1,
-                            lx2 * av2[0], c1p * fc + c1m * rowup[0],
-                            c1p_lo * rowdn[0] + c1m_lo * fc,
-                            cp2[0] * fc + cm2[0] * row[1], 0.0, lv1, lv2)
-        _upwind_row(row, rowup, rowdn, nb1, up2, o, 1, max(j02, 1), w1, lx2, av2, cp2,
-                    cm2, c1p, c1m, c1p_lo, c1m_lo, lv1, lv2)
-        _upwind_row(row, rowup, rowdn, nb1, lo2, o, max(j02, 1), last, w1, lx2, av2, cp2,
-                    cm2, c1p, c1m, c1p_lo, c1m_lo, lv1, lv2)
-        fc = row[last]
-        o[last] = _upwind_cell(fc, nb1[last], up2[last] if last < j02 else lo2[last], w1,
-                               lx2 * av2[last], c1p * fc + c1m * rowup[last],
-                               c1p_lo * rowdn[last] + c1m_lo * fc, 0.0,
-                               cp2[last - 1] * row[last - 1] + cm2[last - 1] * fc, lv1, lv2)
-        for j2 in range(nv2):
-            new = o[j2]
+        jm2 = 0.0
+        for j2 in range(j02):
+            fc = row[j2]
+            jp2 = cp2[j2] * fc + cm2[j2] * row[j2 + 1]
+            jp1 = c1p * fc + c1m * rowup[j2]
+            new = (fc - w1 * (fc - nb1[j2]) - lx2 * av2[j2] * (fc - up2[j2])
+                   - lv1 * (jp1 - j1buf[j2]) - lv2 * (jp2 - jm2))
+            j1buf[j2] = jp1
+            jm2 = jp2
+            o[j2] = new
             s += new
             mn = min(mn, new)
             mx = max(mx, new)
-        c1p_lo = c1p
-        c1m_lo = c1m
+        for j2 in range(j02, nv2):
+            fc = row[j2]
+            if j2 < nv2 - 1:
+                jp2 = cp2[j2] * fc + cm2[j2] * row[j2 + 1]
+            else:
+                jp2 = 0.0
+            jp1 = c1p * fc + c1m * rowup[j2]
+            new = (fc - w1 * (fc - nb1[j2]) - lx2 * av2[j2] * (fc - lo2[j2])
+                   - lv1 * (jp1 - j1buf[j2]) - lv2 * (jp2 - jm2))
+            j1buf[j2] = jp1
+            jm2 = jp2
+            o[j2] = new
+            s += new
+            mn = min(mn, new)
+            mx = max(mx, new)
     return s, mn, mx
 
 
@@ -479,13 +458,14 @@ def kin2_update_upwind(src, out, p, G1, G2, lx1, lx2, lv1, lv2, bsum, bmin, bmax
     """
     nx1, nx2, nv1, nv2 = src.shape
     for i1 in prange(nx1):
+        j1buf = np.empty(nv2)
         glo = np.empty(nv2)
         ghi = np.empty(nv2)
         cp2 = np.empty(nv2)
         cm2 = np.empty(nv2)
         for i2 in range(nx2):
             s, mn, mx = _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2,
-                                      glo, ghi, cp2, cm2)
+                                      j1buf, glo, ghi, cp2, cm2)
             b = i1 * nx2 + i2
             bsum[b] = s
             bmin[b] = mn
