@@ -211,3 +211,33 @@ def test_second_process_compiles_nothing():
                          check=True)
     misses, hits = (int(w) for w in out.stdout.split())
     assert misses == 0 and hits >= 1
+
+
+def test_chunk_steps_even_and_bounded():
+    from vfp.grids import solver
+
+    for cells in (10, 16384, 10 ** 6, 6 * 10 ** 7, 2.7e8, 10 ** 10):
+        n = solver.chunk_steps(int(cells))
+        assert n % 2 == 0 and n >= solver._CHUNK_MIN_STEPS
+        assert n <= max(solver._CHUNK_MIN_STEPS, solver._CHUNK_WORK / cells) + 1
+
+
+@pytest.mark.parametrize("scheme", ["upwind", "muscl"])
+def test_steps_per_compiled_call_change_no_number(scheme, monkeypatch):
+    # the chunking of the time loop only decides where the compiled loop returns to Python:
+    # the fewest steps per call (8) gives the same states and diagnostics, bit for bit
+    from vfp.grids import solver
+
+    p = kin_problem(n=24)
+    f0 = kin_initial(p)
+    ref = solve(p, f0, [0.0, 0.3, 0.7], scheme=scheme, diagnostics_every=3)
+    calls = []
+    monkeypatch.setattr(solver, "_CHUNK_WORK", 1.0)
+    few = solve(p, f0, [0.0, 0.3, 0.7], scheme=scheme, diagnostics_every=3,
+                on_progress=lambda t, n: calls.append(n))
+    assert len(calls) >= few.n_steps // 8 > 2
+    assert few.n_steps == ref.n_steps
+    for a, b in zip(ref.states, few.states):
+        assert np.array_equal(a, b)
+    for key, values in ref.diagnostics.items():
+        assert np.array_equal(values, few.diagnostics[key], equal_nan=True), key
