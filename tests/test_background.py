@@ -14,52 +14,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from test_workflow import small_config
 from vfp import background
 from vfp import config as cfgmod
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TEXT = """
-[model]
-regime = "{regime}"
-temperature = 0.5
-potential = {{ kind = "harmonic", omega = 1.0 }}
-interaction = {{ kind = "quadratic", kappa = 0.5 }}
-{gamma}
-[initial]
-kind = "gaussian"
-mean = {mean}
-std = {std}
-
-[time]
-t_end = 0.2
-snapshots = [0.0, 0.2]
-
-[grid]
-x = {{ min = -5.0, max = 5.0, cells = 24 }}
-{v}
-scheme = "upwind"
-
-[particles]
-n = 400
-dt = 0.01
-scheme = "euler"
-seed = 3
-"""
+def _config_file(tmp_path, regime="kinetic"):
+    """A small config of both stages (grid 24 cells per axis, 400 particles, t = 0.2)."""
+    return small_config(tmp_path, regime=regime, cells=24, n=400, t_end=0.2,
+                        snapshots="[0.0, 0.2]")
 
 
-def _text(regime="kinetic"):
-    kinetic = regime == "kinetic"
-    return TEXT.format(regime=regime, gamma="gamma = 1.0" if kinetic else "",
-                       mean="[1.0, 0.0]" if kinetic else "1.0",
-                       std="[0.4, 0.4]" if kinetic else "0.4",
-                       v='v = { min = -5.0, max = 5.0, cells = 24 }' if kinetic else "")
-
-
-def test_enabled_only_where_a_second_process_can_help(monkeypatch):
+def test_enabled_only_where_a_second_process_can_help(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.delenv("VFP_BACKGROUND_COMPILE", raising=False)
-    cfg = cfgmod.loads(_text())
+    cfg = cfgmod.load(_config_file(tmp_path))
     assert background.enabled(cfg)
     monkeypatch.setenv("VFP_BACKGROUND_COMPILE", "0")
     assert not background.enabled(cfg)
@@ -68,7 +38,7 @@ def test_enabled_only_where_a_second_process_can_help(monkeypatch):
     assert not background.enabled(cfg)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     for missing in ("grid", "particles", "text"):
-        other = cfgmod.loads(_text())
+        other = cfgmod.load(_config_file(tmp_path))
         setattr(other, missing, None if missing != "text" else "")
         assert not background.enabled(other), missing
 
@@ -92,7 +62,7 @@ def _fresh_module(tmp_path, name, cache):
 def test_started_by_a_cache_miss_not_by_an_uncached_compile(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.delenv("VFP_BACKGROUND_COMPILE", raising=False)
-    cfg = cfgmod.loads(_text())
+    cfg = cfgmod.load(_config_file(tmp_path))
     starts = []
     monkeypatch.setattr(background.BackgroundCompile, "_start",
                         lambda self: (starts.append(1), setattr(self, "started", True)))
@@ -112,10 +82,9 @@ def test_started_by_a_cache_miss_not_by_an_uncached_compile(tmp_path, monkeypatc
 def test_second_process_work_runs_for_the_config(regime, tmp_path):
     # what the second process does, in this process (warm cache): one particle step and a
     # small comparison against the grid's initial state, without writing anything
-    source = tmp_path / "c.toml"
-    source.write_text(_text(regime))
+    source = _config_file(tmp_path, regime)
     before = set(tmp_path.iterdir())
-    background._compile({"text": _text(regime), "source": str(source)})
+    background._compile({"text": source.read_text(), "source": str(source)})
     assert set(tmp_path.iterdir()) == before
 
 
@@ -124,9 +93,7 @@ def test_second_process_exits_cleanly_and_a_run_is_unchanged(tmp_path, monkeypat
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.delenv("VFP_BACKGROUND_COMPILE", raising=False)
-    source = tmp_path / "c.toml"
-    source.write_text(_text())
-    cfg = cfgmod.load(source)
+    cfg = cfgmod.load(_config_file(tmp_path))
     job = background.BackgroundCompile(cfg)
     job._start()
     job.wait(limit=240)
@@ -158,8 +125,7 @@ def _forced_watch(self):
 def test_first_run_loads_particle_kernels_compiled_in_the_background(tmp_path):
     # empty Numba cache: the grid stage misses it, the second process compiles the
     # particle kernels meanwhile, and the particle stage only loads them
-    source = tmp_path / "c.toml"
-    source.write_text(_text())
+    source = _config_file(tmp_path)
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     env.pop("VFP_BACKGROUND_COMPILE", None)
     done = subprocess.run([sys.executable, "-m", "vfp", "run", str(source), "-o",
