@@ -357,6 +357,54 @@ def explicit_rate(p, w):
 # upwind update
 # ---------------------------------------------------------------------------------------
 
+@njit(cache=True, inline="always")
+def _row_stats(row, n, s, lo, hi):
+    """Add ``row[:n]`` to four interleaved partial sums, minima and maxima (4-tuples).
+
+    A pass of its own over the row just written (in L1): four independent chains per
+    reduction instead of one running sum, min and max in the update loop, whose 3-cycle
+    add latency bounded that loop (15-25 % of the 2x2v upwind step)."""
+    s0, s1, s2, s3 = s
+    m0, m1, m2, m3 = lo
+    M0, M1, M2, M3 = hi
+    q = n - n % 4
+    for j in range(0, q, 4):
+        y0 = row[j]
+        y1 = row[j + 1]
+        y2 = row[j + 2]
+        y3 = row[j + 3]
+        s0 += y0
+        s1 += y1
+        s2 += y2
+        s3 += y3
+        m0 = y0 if y0 < m0 else m0
+        m1 = y1 if y1 < m1 else m1
+        m2 = y2 if y2 < m2 else m2
+        m3 = y3 if y3 < m3 else m3
+        M0 = y0 if y0 > M0 else M0
+        M1 = y1 if y1 > M1 else M1
+        M2 = y2 if y2 > M2 else M2
+        M3 = y3 if y3 > M3 else M3
+    for j in range(q, n):
+        y0 = row[j]
+        s0 += y0
+        m0 = y0 if y0 < m0 else m0
+        M0 = y0 if y0 > M0 else M0
+    return (s0, s1, s2, s3), (m0, m1, m2, m3), (M0, M1, M2, M3)
+
+
+@njit(cache=True, inline="always")
+def _stats_total(s, lo, hi):
+    """(sum, min, max) of the partial reductions of :func:`_row_stats` (NaN: the sum is
+    NaN, which the step check reads as a failure)."""
+    return ((s[0] + s[1]) + (s[2] + s[3]), min(min(lo[0], lo[1]), min(lo[2], lo[3])),
+            max(max(hi[0], hi[1]), max(hi[2], hi[3])))
+
+
+_STATS0 = (0.0, 0.0, 0.0, 0.0)
+_INF4 = (np.inf, np.inf, np.inf, np.inf)
+_NINF4 = (-np.inf, -np.inf, -np.inf, -np.inf)
+
 @njit(cache=True)
 def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, j1buf, glo, ghi, cp2,
                   cm2):
@@ -377,9 +425,9 @@ def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, j1buf, glo, g
         cm2[j] = min(-a, 0.0) - d2
     for j in range(nv2):
         j1buf[j] = 0.0                     # zero flux through the lower outer v1-face
-    s = 0.0
-    mn = np.inf
-    mx = -np.inf
+    s4 = _STATS0
+    lo4 = _INF4
+    hi4 = _NINF4
     blk = src[i1, i2]
     for j1 in range(nv1):
         row = blk[j1]
@@ -422,9 +470,6 @@ def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, j1buf, glo, g
             j1buf[j2] = jp1
             jm2 = jp2
             o[j2] = new
-            s += new
-            mn = min(mn, new)
-            mx = max(mx, new)
         for j2 in range(j02, nv2):
             fc = row[j2]
             if j2 < nv2 - 1:
@@ -437,10 +482,8 @@ def _upwind_block(src, out, i1, i2, p, G1, G2, lx1, lx2, lv1, lv2, j1buf, glo, g
             j1buf[j2] = jp1
             jm2 = jp2
             o[j2] = new
-            s += new
-            mn = min(mn, new)
-            mx = max(mx, new)
-    return s, mn, mx
+        s4, lo4, hi4 = _row_stats(o, nv2, s4, lo4, hi4)
+    return _stats_total(s4, lo4, hi4)
 
 
 @threaded

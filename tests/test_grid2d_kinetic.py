@@ -76,6 +76,23 @@ def small_problem(interaction=True):
                             Axis(-3, 3, 8), 0.7, 0.6, potential, grad_potential, *W)
 
 
+def test_row_stats_partial_reductions(rng):
+    """The block statistics of the update kernels (four interleaved partial sums, minima,
+    maxima per row): sum to round-off, min and max exact, for every row length mod 4;
+    a NaN makes the sum NaN (the step check's failure signal)."""
+    for n in range(11):
+        rows = rng.normal(size=(3, n)) * 10.0 ** rng.integers(-3, 3, size=(3, 1))
+        acc = (k2._STATS0, k2._INF4, k2._NINF4)
+        for row in rows:
+            acc = k2._row_stats(row, n, *acc)
+        s, mn, mx = k2._stats_total(*acc)
+        assert abs(s - rows.sum()) <= 4e-16 * max(1, 3 * n) * np.abs(rows).sum()
+        assert (mn, mx) == ((rows.min(), rows.max()) if n else (np.inf, -np.inf))
+    row = np.array([1.0, -2.0, np.nan, 0.5, 3.0])
+    s, mn, mx = k2._stats_total(*k2._row_stats(row, 5, k2._STATS0, k2._INF4, k2._NINF4))
+    assert np.isnan(s) and (mn, mx) == (-2.0, 3.0)
+
+
 @pytest.mark.slow
 def test_force_and_kernels_match_numpy_twins(rng):
     """Each kernel alone (the default suite checks whole steps of the compiled loop
@@ -99,12 +116,16 @@ def test_force_and_kernels_match_numpy_twins(rng):
                                rtol=0, atol=1e-14)
     np.testing.assert_allclose(w.psum, out.sum(axis=(2, 3)).ravel(), rtol=1e-14)
     assert np.array_equal(w.pmin, out.min(axis=(2, 3)).ravel())
+    assert np.array_equal(w.pmax, out.max(axis=(2, 3)).ravel())
     base = rng.random(f.shape)
     out = base.copy()                              # out aliases base, as in Heun's stage 2
     pick(k2.kin2_update_muscl, False)(f, out, out, 0.3, p, w.G1, w.G2, *lam, True, w.psum,
                                       w.pmin, w.pmax)
     ref = 0.3 * base + 0.7 * (f + dt * r2.kinetic2d_rhs(f, "muscl", *args))
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(w.psum, out.sum(axis=(2, 3)).ravel(), rtol=1e-14)
+    assert np.array_equal(w.pmin, out.min(axis=(2, 3)).ravel())
+    assert np.array_equal(w.pmax, out.max(axis=(2, 3)).ravel())
     out = np.empty_like(f)
     pick(k2.kin2_update_muscl, False)(f, f, out, 0.0, p, w.G1, w.G2, lam[0], lam[1], 0.0,
                                       0.0, False, w.psum, w.pmin, w.pmax)
