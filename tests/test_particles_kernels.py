@@ -112,7 +112,7 @@ def _blocked_cases():
                                id=f"{force}-{scheme}-{kinetic}")
 
 
-@pytest.mark.parametrize("scheme,kinetic,force", _blocked_cases())
+@pytest.mark.parametrize("scheme,kinetic,force", list(_blocked_cases()))
 def test_blocked_path_equals_streaming_path(rng, monkeypatch, scheme, kinetic, force):
     """Non-interacting runs take the blocked path (noise pass, then
     vectorised update passes with force forms fixed at compile time); forcing the
