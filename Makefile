@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/vfp run examples/quickstart.toml -o runs/quickstart.h5 --plots runs/quickstart_plots
+	$(BIN)/vfp run examples/quickstart.toml -o runs/quickstart.h5 --plots runs/quickstart_plots --overwrite
 	$(BIN)/vfp info runs/quickstart.h5
 
 # Two worker processes: the suite's cost is mostly first-time Numba compilation, which is
